@@ -1,0 +1,268 @@
+"""Readers: source files -> batches of records in the base schema.
+
+A reader never raises on bad content. A malformed line or record (bad JSON,
+invalid UTF-8, a missing or non-string text field, a truncated compressed
+stream, an unreadable Parquet file) becomes a *quarantined* record that names
+the file, the line or row, and the reason, so that every input is accounted for.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import glob as _glob
+import gzip
+import io
+import json
+import lzma
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+
+from operators.schema import BASE_SCHEMA, content_hash, record_id, text_hash
+
+Format = Literal["jsonl", "parquet"]
+
+_JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+_COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".xz": "xz"}
+
+
+class SourceError(ValueError):
+    """A source cannot be read at all (no files, unknown format)."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where records come from and how to read them.
+
+    Attributes:
+        path: a local path, glob, or fsspec URL (``s3://bucket/prefix/*.jsonl.zst``).
+        format: ``jsonl`` or ``parquet``; inferred from the file name when None.
+        text_field: the field holding the document text.
+        name: a short label for summaries; defaults to the path.
+    """
+
+    path: str
+    format: Format | None = None
+    text_field: str = "text"
+    name: str | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.path
+
+
+def infer_format(path: str) -> tuple[Format, str | None]:
+    """``(format, compression)`` from a file name."""
+    name = path.lower()
+    compression = None
+    for suffix, codec in _COMPRESSIONS.items():
+        if name.endswith(suffix):
+            compression, name = codec, name[: -len(suffix)]
+            break
+    if name.endswith(".parquet") or name.endswith(".pq"):
+        return "parquet", compression
+    if name.endswith(_JSONL_SUFFIXES):
+        return "jsonl", compression
+    raise SourceError(f"{path}: cannot tell the format from the name; set 'format: jsonl' or 'format: parquet'")
+
+
+def expand(spec: SourceSpec) -> list[str]:
+    """The files a source names, sorted, as full URIs (``file://`` for local)."""
+    fs, root = fsspec.core.url_to_fs(spec.path, **spec.storage_options)
+    if _glob.has_magic(spec.path):
+        files = sorted(fs.glob(root))
+    elif fs.isdir(root):
+        files = sorted(p for p in fs.find(root) if not os.path.basename(p).startswith((".", "_")))
+    else:
+        files = [root] if fs.exists(root) else []
+    files = [f for f in files if fs.isfile(f)]
+    if not files:
+        raise SourceError(f"source {spec.path!r} matched no files; check the path (relative paths are read from the recipe's folder)")
+    return [fs.unstrip_protocol(f) for f in files]
+
+
+class _Batcher:
+    """Accumulates records column-wise and emits base-schema tables."""
+
+    def __init__(self, source: str, text_field: str):
+        self.source = source
+        self.text_field = text_field
+        self._reset()
+
+    def _reset(self) -> None:
+        self.cols: dict[str, list] = {name: [] for name in BASE_SCHEMA.names}
+
+    def __len__(self) -> int:
+        return len(self.cols["id"])
+
+    def add(self, locator: str, text: str, meta: dict[str, Any] | None) -> None:
+        c = self.cols
+        c["id"].append(record_id(self.source, locator))
+        c["text"].append(text)
+        c["source"].append(self.source)
+        c["locator"].append(locator)
+        c["raw_hash"].append(text_hash(text))
+        c["content_hash"].append(content_hash(text))
+        c["meta"].append(json.dumps(meta, ensure_ascii=False, default=str) if meta else None)
+        c["keep"].append(True)
+        c["drop_reason"].append(None)
+        c["dropped_at"].append(None)
+        c["quarantined"].append(False)
+
+    def quarantine(self, locator: str, reason: str) -> None:
+        c = self.cols
+        c["id"].append(record_id(self.source, locator))
+        c["text"].append(None)
+        c["source"].append(self.source)
+        c["locator"].append(locator)
+        for name in ("raw_hash", "content_hash", "meta", "dropped_at"):
+            c[name].append(None)
+        c["keep"].append(False)
+        c["drop_reason"].append(f"quarantine:{reason}")
+        c["quarantined"].append(True)
+
+    def add_object(self, locator: str, obj: Any) -> None:
+        """Validate one decoded record and add or quarantine it."""
+        if not isinstance(obj, dict):
+            self.quarantine(locator, f"not_an_object: got {type(obj).__name__}")
+            return
+        if self.text_field not in obj:
+            self.quarantine(locator, f"missing_field: no {self.text_field!r}")
+            return
+        text = obj[self.text_field]
+        if not isinstance(text, str):
+            self.quarantine(locator, f"wrong_type: {self.text_field!r} is {type(text).__name__}, expected string")
+            return
+        if _has_surrogates(text):
+            self.quarantine(locator, "invalid_unicode: lone surrogate in text")
+            return
+        meta = {k: v for k, v in obj.items() if k != self.text_field}
+        self.add(locator, text, meta)
+
+    def flush(self) -> pa.Table:
+        table = pa.table(self.cols, schema=BASE_SCHEMA)
+        self._reset()
+        return table
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def read_file(path: str, spec: SourceSpec, batch_rows: int = 10_000) -> Iterator[pa.Table]:
+    """Yield base-schema tables of at most ``batch_rows`` records from one file."""
+    fmt, compression = infer_format(path)
+    if spec.format:
+        fmt = spec.format
+    reader = _read_jsonl if fmt == "jsonl" else _read_parquet
+    yield from reader(path, spec, compression, batch_rows)
+
+
+def _read_jsonl(path: str, spec: SourceSpec, compression: str | None, batch_rows: int) -> Iterator[pa.Table]:
+    batcher = _Batcher(path, spec.text_field)
+    line_no = 0
+    try:
+        with fsspec.open(path, "rb", **spec.storage_options) as raw_file, _decompress(raw_file, compression) as f:
+            for line_no, raw in enumerate(f, start=1):  # noqa: B007 - line_no used after the loop
+                if not raw.strip():
+                    continue  # blank lines are not records
+                locator = f"line:{line_no}"
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    batcher.quarantine(locator, f"invalid_utf8: byte {e.start}")
+                else:
+                    try:
+                        obj = json.loads(line)
+                    except (json.JSONDecodeError, RecursionError) as e:
+                        batcher.quarantine(locator, f"bad_json: {str(e)[:120]}")
+                    else:
+                        batcher.add_object(locator, obj)
+                if len(batcher) >= batch_rows:
+                    yield batcher.flush()
+    except (OSError, EOFError, ValueError, zstandard.ZstdError) as e:
+        # A truncated or corrupt compressed stream: everything before it was
+        # read; the rest of the file is one quarantined record naming where.
+        batcher.quarantine(f"line:{line_no + 1}+", f"unreadable_rest_of_file: {type(e).__name__}: {str(e)[:120]}")
+    if len(batcher):
+        yield batcher.flush()
+
+
+class TruncatedStreamError(EOFError):
+    """A compressed stream ended before its end-of-frame marker."""
+
+
+class _CheckedZstdReader(io.RawIOBase):
+    """A zstd stream (one or more frames) that raises on truncation instead of ending quietly."""
+
+    def __init__(self, raw, chunk: int = 1 << 18):
+        self._raw = raw
+        self._chunk = chunk
+        self._dctx = zstandard.ZstdDecompressor()
+        self._dobj = self._dctx.decompressobj()
+        self._pending = b""
+        self._in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            data = self._raw.read(self._chunk)
+            if not data:
+                if self._in_frame:
+                    raise TruncatedStreamError("zstd stream ends inside a frame (truncated file)")
+                return 0
+            while data:
+                self._in_frame = True
+                self._pending += self._dobj.decompress(data)
+                data = b""
+                if self._dobj.eof:
+                    self._in_frame = False
+                    data = self._dobj.unused_data
+                    self._dobj = self._dctx.decompressobj()
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def _decompress(raw, compression: str | None):
+    if compression is None:
+        return contextlib.nullcontext(raw)
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if compression == "zstd":
+        return io.BufferedReader(_CheckedZstdReader(raw), buffer_size=1 << 20)
+    if compression == "bz2":
+        return bz2.BZ2File(raw)
+    return lzma.LZMAFile(raw)
+
+
+def _read_parquet(path: str, spec: SourceSpec, compression: str | None, batch_rows: int) -> Iterator[pa.Table]:
+    batcher = _Batcher(path, spec.text_field)
+    row = 0
+    try:
+        with fsspec.open(path, "rb", **spec.storage_options) as f:
+            pf = pq.ParquetFile(f)
+            for batch in pf.iter_batches(batch_size=batch_rows):
+                for obj in batch.to_pylist():
+                    batcher.add_object(f"row:{row}", obj)
+                    row += 1
+                yield batcher.flush()
+    except (OSError, pa.ArrowException, ValueError) as e:
+        batcher.quarantine(f"row:{row}+", f"unreadable_parquet: {type(e).__name__}: {str(e)[:120]}")
+    if len(batcher):
+        yield batcher.flush()

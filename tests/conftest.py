@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny tables, tiny corpora, and one Ray for the whole test run."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+
+import pyarrow as pa
+import pytest
+
+from operators.schema import BASE_SCHEMA, content_hash, record_id, text_hash
+
+
+def make_table(texts: list[str], lang: list[str] | None = None, source: str = "test") -> pa.Table:
+    """A base-schema table of kept records with the given texts (and optional lang column)."""
+    n = len(texts)
+    table = pa.table(
+        {
+            "id": [record_id(source, str(i)) for i in range(n)],
+            "text": texts,
+            "source": [source] * n,
+            "locator": [str(i) for i in range(n)],
+            "raw_hash": [text_hash(t) for t in texts],
+            "content_hash": [content_hash(t) for t in texts],
+            "meta": [None] * n,
+            "keep": [True] * n,
+            "drop_reason": [None] * n,
+            "dropped_at": pa.nulls(n, pa.int16()),
+            "quarantined": [False] * n,
+        },
+        schema=BASE_SCHEMA,
+    )
+    if lang is not None:
+        table = table.append_column("lang", pa.array(lang, pa.string()))
+    return table
+
+
+def write_jsonl(path, records, compress: bool = False) -> str:
+    """Write records (dicts, or raw strings written as-is) as JSON lines."""
+    opener = gzip.open if compress or str(path).endswith(".gz") else open
+    with opener(path, "wt", encoding="utf-8") as f:
+        for r in records:
+            f.write((r if isinstance(r, str) else json.dumps(r)) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One in-process Ray for every test that needs it (starting Ray takes seconds)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep the converted tokenizer in one cache for the test session, not the user's."""
+    cache = tmp_path_factory.getbasetemp() / "assay-cache"
+    monkeypatch.setenv("ASSAY_CACHE", os.environ.get("ASSAY_TEST_CACHE", str(cache)))
