@@ -1,0 +1,61 @@
+import random
+
+import pyarrow as pa
+
+from operators.exact_dedup import ExactDedup
+from operators.executor import LocalExecutor
+from operators.io import read_parquet, write_parquet_atomic
+from tests.conftest import make_table
+
+TEXTS = ["alpha beta", "Alpha,  beta!", "gamma", "delta", "ALPHA BETA", "gamma.", "epsilon"]
+
+
+def dedup(tmp_path, texts, parts: int, seed: int | None = None, num_buckets: int = 0):
+    table = make_table(texts)
+    order = list(range(len(texts)))
+    if seed is not None:
+        random.Random(seed).shuffle(order)
+    table = table.take(pa.array(order))
+    paths = []
+    size = -(-len(texts) // parts)
+    for i in range(parts):
+        path = str(tmp_path / f"run{seed}-{parts}" / f"part-{i:05d}.parquet")
+        write_parquet_atomic(table.slice(i * size, size), path)
+        paths.append(path)
+    op = ExactDedup(num_buckets=num_buckets)
+    patches = op.run_global(paths, str(tmp_path / f"work{seed}-{parts}"), LocalExecutor())
+    out = []
+    for path in paths:
+        part = read_parquet(path)
+        if path in patches:
+            part = op.apply_patch(part, pa.concat_tables([read_parquet(p) for p in patches[path]]))
+        out.append(part)
+    merged = pa.concat_tables(out, promote_options="default")
+    return {row["text"]: row for row in merged.to_pylist()}
+
+
+def test_one_survivor_per_normalised_text(tmp_path):
+    rows = dedup(tmp_path, TEXTS, parts=1)
+    alpha = [rows[t] for t in ("alpha beta", "Alpha,  beta!", "ALPHA BETA")]
+    survivor = min(r["id"] for r in alpha)
+    assert [r["keep"] for r in alpha] == [r["id"] == survivor for r in alpha]
+    assert {r["dup_survivor"] for r in alpha} == {survivor}
+    assert {r["drop_reason"] for r in alpha if not r["keep"]} == {"exact_dedup:duplicate"}
+    assert sum(rows[t]["keep"] for t in ("gamma", "gamma.")) == 1
+    assert rows["delta"]["keep"] and rows["delta"]["dup_cluster"] is None  # singletons are not clusters
+
+
+def test_same_survivors_whatever_the_order_and_partitioning(tmp_path):
+    baseline = {t: r["keep"] for t, r in dedup(tmp_path, TEXTS, parts=1).items()}
+    for seed, parts, buckets in [(1, 3, 0), (2, 7, 1), (3, 2, 5)]:
+        got = {t: r["keep"] for t, r in dedup(tmp_path, TEXTS, parts=parts, seed=seed, num_buckets=buckets).items()}
+        assert got == baseline
+
+
+def test_already_dropped_rows_do_not_take_part(tmp_path):
+    table = make_table(["same", "same"])
+    table = ExactDedup().drop(table, ["earlier", None])
+    path = str(tmp_path / "p" / "part-0.parquet")
+    write_parquet_atomic(table, path)
+    patches = ExactDedup().run_global([path], str(tmp_path / "w"), LocalExecutor())
+    assert patches == {}  # one kept copy left: nothing to deduplicate
