@@ -1,0 +1,184 @@
+"""The ``assay`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+console = Console(stderr=True, soft_wrap=True)
+
+DEFAULT_DEMO_DOCS = 3000
+
+
+def _fail(message: str, hint: str | None = None) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    if hint:
+        console.print(f"[dim]{hint}[/]")
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages (Ray and assay).")
+def main(verbose: bool) -> None:
+    """assay: prepare and govern training data for language and multimodal models.
+
+    Reads text corpora, cleans, filters and deduplicates them on Ray, writes
+    tokenized Arrow shards for training, and a lineage ledger with one row per
+    input record.
+
+    \b
+    Start with:
+      assay demo                 run the default recipe on the bundled sample
+      assay run RECIPE.yaml      run your own recipe
+      assay operators            list the operators a recipe can use
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _execute(loaded, *, local: bool, address: str | None, concurrency: int | None, keep_work: bool):
+    from operators.executor import make_executor
+    from pipelines.progress import StageProgress, summary_table
+    from pipelines.recipe import RecipeError
+
+    try:
+        pipeline = loaded.pipeline(keep_work=keep_work)
+    except RecipeError as e:
+        _fail(str(e))
+    recipe = loaded.recipe
+    address = address or recipe.ray.address
+    concurrency = concurrency or recipe.ray.concurrency
+    where = "in-process" if local else f"Ray at {address or os.environ.get('RAY_ADDRESS') or 'a local Ray'}"
+    console.print(f"[bold]assay[/] running recipe [cyan]{recipe.name}[/] ({where})")
+    with StageProgress(console) as progress:
+        executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress)
+        result = pipeline.run(executor)
+    Console().print(summary_table(result))
+    console.print(f"shards:   {pipeline.output}/shards  (manifest: {result.manifest})")
+    console.print(f"ledger:   {result.ledger}")
+    console.print(f"rejects:  {pipeline.output}/rejects/run={result.run_id}")
+    return result
+
+
+_run_options = [
+    click.option("--local", is_flag=True, help="Run in this process without Ray (small inputs, debugging)."),
+    click.option("--ray-address", default=None, help="Ray cluster to use (default: $RAY_ADDRESS, else start Ray locally)."),
+    click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Parallel workers per stage."),
+    click.option("--keep-work", is_flag=True, help="Keep the staged parts under OUTPUT/_work for inspection."),
+]
+
+
+def _with_run_options(fn):
+    for option in reversed(_run_options):
+        fn = option(fn)
+    return fn
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--output", default=None, help="Override the recipe's output folder or URL.")
+@_with_run_options
+def run(recipe: Path, output: str | None, local: bool, ray_address: str | None, concurrency: int | None, keep_work: bool) -> None:
+    """Run RECIPE (a YAML file) and print a summary of what happened to every record.
+
+    Exits non-zero, with the file, line and field, if the recipe is invalid.
+    """
+    from pipelines.recipe import RecipeError, load
+
+    try:
+        loaded = load(recipe, overrides={"output": output} if output else None)
+    except RecipeError as e:
+        _fail(str(e), "fix the recipe and run again; `assay validate RECIPE` checks it without running")
+    _execute(loaded, local=local, address=ray_address, concurrency=concurrency, keep_work=keep_work)
+
+
+@main.command()
+@click.option("--out", "out", default="out/demo", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the sample corpus, shards, ledger and rejects.")
+@click.option("--docs", default=DEFAULT_DEMO_DOCS, show_default=True, type=click.IntRange(min=1),
+              help="Documents in the generated sample corpus.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the sample corpus generator.")
+@_with_run_options
+def demo(out: Path, docs: int, seed: int, local: bool, ray_address: str | None, concurrency: int | None, keep_work: bool) -> None:
+    """Run the default recipe on the bundled sample corpus.
+
+    The sample (multilingual web-like text with duplicates, boilerplate,
+    junk, personal data and abusive lines) is generated deterministically
+    into OUT/sample, then the demo recipe writes shards, rejects and the
+    ledger under OUT.
+    """
+    from operators.sample_corpus import write_jsonl
+    from pipelines.recipe import RecipeError, load
+
+    out = out.resolve()
+    corpus = out / "sample" / "corpus.jsonl.gz"
+    stamp = out / "sample" / "corpus.params.json"
+    params = {"docs": docs, "seed": seed}
+    if not corpus.exists() or not stamp.exists() or json.loads(stamp.read_text()) != params:
+        corpus.parent.mkdir(parents=True, exist_ok=True)
+        console.print(f"generating the sample corpus: {docs:,} documents -> {corpus}")
+        write_jsonl(corpus, docs, seed)
+        stamp.write_text(json.dumps(params))
+    try:
+        loaded = load(
+            "demo",
+            overrides={"sources": [{"path": str(corpus), "name": "sample"}], "output": str(out)},
+        )
+    except RecipeError as e:
+        _fail(str(e))
+    result = _execute(loaded, local=local, address=ray_address, concurrency=concurrency, keep_work=keep_work)
+    console.print(
+        "\nread the shards:  python -c \"import datasets; "
+        f"print(datasets.Dataset.from_file('{result.shards[0]['shard'] if result.shards else ''}'))\"  (in {out}/shards)"
+    )
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+def validate(recipe: Path) -> None:
+    """Check RECIPE without running it: fields, operators, parameters, paths, tokenizer."""
+    from pipelines.recipe import RecipeError, load
+
+    try:
+        loaded = load(recipe)
+        loaded.pipeline()
+    except RecipeError as e:
+        _fail(str(e))
+    names = ", ".join(op.name for op in loaded.operators)
+    console.print(f"[green]ok[/] {recipe}: {len(loaded.recipe.sources)} source(s); stages: {names}")
+
+
+@main.command()
+def operators() -> None:
+    """List the registered operators with their parameters."""
+    from operators import registry
+
+    for name in registry.names():
+        cls = registry.get(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        click.echo(f"{name} (v{cls.version}, {cls.kind}): {doc}")
+        for field_name, field in cls.Config.model_fields.items():
+            default = field.default if field.default is not None else "null"
+            click.echo(f"    {field_name} = {default!r}: {field.description or ''}")
+
+
+@main.command("generate-corpus")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--docs", default=DEFAULT_DEMO_DOCS, show_default=True, type=click.IntRange(min=1), help="Number of documents.")
+@click.option("--seed", default=0, show_default=True, help="Generator seed (same seed, same corpus).")
+def generate_corpus(out: Path, docs: int, seed: int) -> None:
+    """Write a synthetic multilingual corpus (JSONL; .gz/.zst by extension) for tests and benchmarks."""
+    from operators.sample_corpus import write_jsonl
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n = write_jsonl(out, docs, seed)
+    console.print(f"wrote {n:,} documents to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Recipes: YAML files naming sources, stages, tokenizer and output.
+
+Validated at load time; every error names the file, the line and the field
+(``recipe.yaml:14: stages[2].params.min_score: Input should be less than or
+equal to 1``), so a typo fails in a second rather than after an hour of work.
+
+Example::
+
+    name: web-en
+    sources:
+      - path: data/crawl/*.jsonl.zst
+        text_field: text
+    stages:
+      - op: normalize
+      - op: lang_id
+        params: {languages: [en], min_score: 0.65}
+      - op: gopher_quality
+      - op: exact_dedup
+    tokenizer: smollm2            # or a path to a tokenizer.json
+    output: out/web-en
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from operators import registry
+from operators.base import Operator
+from operators.pipeline import Pipeline
+from operators.readers import SourceError, SourceSpec, expand
+from operators.tokenize import TokenizerError, TokenizerInfo, resolve
+
+_PACKAGE_RECIPES = Path(__file__).parent / "recipes"
+
+
+class RecipeError(ValueError):
+    """A recipe is invalid; the message names file, line and field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(_Model):
+    path: str = Field(description="File, folder, glob or fsspec URL; relative paths are read from the recipe's folder.")
+    format: Literal["jsonl", "parquet"] | None = Field(None, description="Inferred from the file names when absent.")
+    text_field: str = Field("text", description="The field holding the document text.")
+    name: str | None = Field(None, description="A short label for summaries.")
+    storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (credentials come from the environment).")
+
+
+class StageConfig(_Model):
+    op: str = Field(description="A registered operator name (`assay operators` lists them).")
+    params: dict[str, Any] = Field(default_factory=dict, description="The operator's configuration.")
+    enabled: bool = Field(True, description="Set false to skip a stage without deleting it.")
+
+
+class TokenizerConfig(_Model):
+    name: str = Field("smollm2", description="'smollm2' (packaged) or a tokenizer.json path / model folder.")
+    eos: str | None = Field(None, description="Token placed after every document; default: the tokenizer's EOS.")
+
+
+class RayConfig(_Model):
+    address: str | None = Field(None, description="Ray cluster address; default: RAY_ADDRESS, else a local Ray.")
+    concurrency: int | None = Field(None, ge=1, description="Parallel workers per stage; default: the cluster's CPUs.")
+
+
+class Recipe(_Model):
+    name: str = Field(description="The recipe's name (used in run ids and Dagster asset keys).")
+    description: str = ""
+    sources: list[SourceConfig] = Field(min_length=1)
+    stages: list[StageConfig] = Field(default_factory=list)
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    output: str = Field(description="Output folder or fsspec URL; relative paths are read from the recipe's folder.")
+    rows_per_part: int = Field(10_000, ge=1, description="Records per staged part: the unit of parallel work.")
+    batch_rows: int = Field(1_000, ge=1, description="Records per batch handed to an operator.")
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    @field_validator("tokenizer", mode="before")
+    @classmethod
+    def _tokenizer_shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    def fingerprint(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"ray"}), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class LoadedRecipe:
+    """A validated recipe with its operators built and paths resolved."""
+
+    def __init__(self, recipe: Recipe, path: Path | None, operators: list[Operator]):
+        self.recipe = recipe
+        self.path = path
+        self.operators = operators
+
+    def pipeline(self, tokenizer: TokenizerInfo | None = None, keep_work: bool = False) -> Pipeline:
+        r = self.recipe
+        try:
+            tokenizer = tokenizer or resolve(r.tokenizer.name, r.tokenizer.eos)
+        except TokenizerError as e:
+            raise RecipeError(_where(self.path, None, "tokenizer", str(e))) from e
+        return Pipeline(
+            sources=[SourceSpec(s.path, s.format, s.text_field, s.name, s.storage_options) for s in r.sources],
+            stages=self.operators,
+            tokenizer=tokenizer,
+            output=r.output,
+            rows_per_part=r.rows_per_part,
+            batch_rows=r.batch_rows,
+            keep_work=keep_work,
+            fingerprint=r.fingerprint(),
+            name=r.name,
+        )
+
+
+def _mark_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """1-based line of the YAML node at ``loc`` (or of its nearest parent)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == key), None)
+            if match is None:
+                key_node = next((k for k, _ in node.value if k.value == key), None)
+                return key_node.start_mark.line + 1 if key_node is not None else line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _loc_str(loc: tuple) -> str:
+    out = ""
+    for key in loc:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out
+
+
+def _where(path: Path | None, root: yaml.Node | None, loc: tuple | str, message: str) -> str:
+    if isinstance(loc, str):
+        loc = tuple(loc.split("."))
+    line = _mark_of(root, loc) if root is not None else None
+    place = str(path) if path else "<recipe>"
+    if line:
+        place += f":{line}"
+    return f"{place}: {_loc_str(loc)}: {message}"
+
+
+def load(
+    source: str | Path | dict,
+    *,
+    overrides: dict[str, Any] | None = None,
+    check_paths: bool = True,
+) -> LoadedRecipe:
+    """Load and validate a recipe file (or an already parsed dict).
+
+    Args:
+        source: a YAML path, a packaged recipe name (``demo``), or a dict.
+        overrides: top-level fields to replace after parsing (e.g. ``output``).
+        check_paths: check that sources match files and output is writable.
+
+    Raises:
+        RecipeError: naming file, line and field of the first problem found.
+    """
+    path: Path | None = None
+    root = None
+    if isinstance(source, dict):
+        data = source
+    else:
+        path = Path(source)
+        if not path.exists() and (_PACKAGE_RECIPES / f"{source}.yaml").exists():
+            path = _PACKAGE_RECIPES / f"{source}.yaml"
+        if not path.exists():
+            raise RecipeError(f"{path}: no such recipe file")
+        text = path.read_text()
+        try:
+            root = yaml.compose(text)
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise RecipeError(f"{path}: not valid YAML: {e}") from e
+        if not isinstance(data, dict):
+            raise RecipeError(f"{path}: a recipe is a YAML mapping with sources, stages and output")
+    data = {**data, **(overrides or {})}
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+        raise RecipeError(_where(path, root, tuple(err["loc"]), err["msg"] + more)) from None
+
+    base = path.parent if path else Path.cwd()
+    recipe = recipe.model_copy(
+        update={
+            "sources": [s.model_copy(update={"path": _resolve_path(s.path, base)}) for s in recipe.sources],
+            "output": _resolve_path(recipe.output, base),
+        }
+    )
+    operators = _build_operators(recipe, path, root)
+    if check_paths:
+        for i, s in enumerate(recipe.sources):
+            try:
+                expand(SourceSpec(s.path, s.format, s.text_field, s.name, s.storage_options))
+            except (SourceError, OSError) as e:
+                raise RecipeError(_where(path, root, ("sources", i, "path"), str(e))) from None
+        _check_writable(recipe.output, path, root)
+    return LoadedRecipe(recipe, path, operators)
+
+
+def _resolve_path(value: str, base: Path) -> str:
+    value = os.path.expandvars(os.path.expanduser(value))
+    if "://" in value or os.path.isabs(value):
+        return value
+    return str((base / value).resolve())
+
+
+def _build_operators(recipe: Recipe, path: Path | None, root) -> list[Operator]:
+    operators = []
+    for i, stage in enumerate(recipe.stages):
+        if not stage.enabled:
+            continue
+        try:
+            cls = registry.get(stage.op)
+        except registry.UnknownOperatorError as e:
+            raise RecipeError(_where(path, root, ("stages", i, "op"), e.args[0])) from None
+        try:
+            operators.append(cls(stage.params))
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = ("stages", i, "params", *err["loc"])
+            raise RecipeError(_where(path, root, loc, f"{err['msg']} (operator {stage.op})")) from None
+    return operators
+
+
+def _check_writable(output: str, path: Path | None, root) -> None:
+    if "://" in output and not output.startswith("file://"):
+        return  # remote stores are checked by their first write
+    folder = Path(output.removeprefix("file://"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".assay-write-test-{uuid.uuid4().hex[:8]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise RecipeError(_where(path, root, ("output",), f"output folder {folder} is not writable: {e.strerror}")) from None

@@ -1,0 +1,63 @@
+"""The demo recipe on a real two-node Ray cluster started on loopback."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_node_cluster(tmp_path):
+    port = free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
+    temp = tmp_path / "ray"
+    subprocess.run(
+        [RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}", *common],
+        env=env, check=True, capture_output=True, timeout=120,
+    )
+    try:
+        subprocess.run(
+            [RAY, "start", f"--address=127.0.0.1:{port}", *common], env=env, check=True, capture_output=True, timeout=120
+        )
+        yield f"127.0.0.1:{port}", env
+    finally:
+        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_demo_on_two_nodes(two_node_cluster, tmp_path):
+    address, env = two_node_cluster
+    probe = (
+        "import ray, json; ray.init(); "
+        "print(json.dumps(len([n for n in ray.nodes() if n['Alive']])))"
+    )
+    nodes = subprocess.run([sys.executable, "-c", probe], env={**env, "RAY_ADDRESS": address},
+                           capture_output=True, text=True, timeout=120)
+    assert nodes.stdout.strip().splitlines()[-1] == "2", nodes.stderr[-2000:]
+
+    out = tmp_path / "demo"
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "demo", "--out", str(out), "--docs", "400"],
+        env={**env, "RAY_ADDRESS": address}, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"Ray at {address}" in proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["read"] == 400 == summary["kept"] + summary["dropped"] + summary["quarantined"]
+    assert summary["shards"] and time.monotonic() - start < 600
