@@ -55,9 +55,19 @@ def _execute(loaded, *, local: bool, address: str | None, concurrency: int | Non
     concurrency = concurrency or recipe.ray.concurrency
     where = "in-process" if local else f"Ray at {address or os.environ.get('RAY_ADDRESS') or 'a local Ray'}"
     console.print(f"[bold]assay[/] running recipe [cyan]{recipe.name}[/] ({where})")
-    with StageProgress(console) as progress:
-        executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress)
-        result = pipeline.run(executor)
+    try:
+        with StageProgress(console) as progress:
+            executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress)
+            result = pipeline.run(executor)
+    except ConnectionError as e:
+        _fail(f"cannot reach the Ray cluster: {e}", "check RAY_ADDRESS / --ray-address, or drop it to start Ray locally")
+    except OSError as e:
+        _fail(f"{e.strerror or e} ({e.filename or pipeline.output})",
+              "check that the output folder exists, is writable and has free space; then run again")
+    except Exception as e:  # a worker's error arrives wrapped by Ray: show its last line, keep the trace in -v
+        logging.getLogger("assay").debug("run failed", exc_info=True)
+        last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        _fail(f"the run failed: {last}", "run again with -v for the full traceback")
     Console().print(summary_table(result))
     console.print(f"shards:   {pipeline.output}/shards  (manifest: {result.manifest})")
     console.print(f"ledger:   {result.ledger}")
