@@ -6,6 +6,20 @@ that an executor spreads over processes or machines, and a worker's memory is
 bounded by one part. Stages are grouped into segments: consecutive stream
 operators run together on each part; a global operator (dedup) runs over all
 parts and leaves patches that the next segment merges in before its own work.
+
+A run is a sequence of *phases* over a :class:`RunState`, a small
+JSON-serialisable record of where the run stands (its parts, pending patches
+and counts)::
+
+    state = pipeline.start()
+    state = pipeline.read(executor, state)         # sources -> parts
+    state = pipeline.decide(executor, state)       # stream stages before the first global one
+    state = pipeline.deduplicate(executor, state)  # global stages and whatever follows them
+    state = pipeline.write_shards(executor, state) # tokenized shards + manifest
+    state = pipeline.write_ledger(executor, state) # ledger + rejects + summary; accounting
+
+:meth:`Pipeline.run` chains them; the Dagster assets call them one per asset,
+handing the state from one asset to the next.
 """
 
 from __future__ import annotations
@@ -18,25 +32,33 @@ import os
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lineage.ledger import ledger_rows
 from operators.base import GlobalOperator, Operator
 from operators.executor import Executor
-from operators.io import join, makedirs, read_parquet, write_parquet_atomic
+from operators.io import atomic_open, exists, filesystem, join, makedirs, read_parquet, write_parquet_atomic
 from operators.readers import SourceSpec, expand, read_file
 from operators.schema import kept_mask
-from operators.shards import build_shard_table, write_shard
+from operators.shards import MANIFEST_SUFFIX, build_shard_table, write_shard
 from operators.tokenize import Encoder, TokenizerInfo
 
 log = logging.getLogger(__name__)
 
+#: Equal-width bins of ``lang_score`` over [0, 1] in :meth:`Pipeline.tally`.
+SCORE_BINS = 10
+
 
 class AccountingError(RuntimeError):
     """read != kept + dropped + quarantined: a record was lost or invented."""
+
+
+class RunStateError(RuntimeError):
+    """A phase was handed a state it cannot continue (wrong order, work folder gone)."""
 
 
 @dataclass
@@ -65,6 +87,77 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class RunState:
+    """Where a run stands between two phases. Plain JSON values only.
+
+    Attributes:
+        run_id: the run's id (ledger partition, manifests).
+        output: the output folder or URL.
+        work: the run's work folder (staged parts, patches, placements).
+        started_at: wall-clock start (epoch seconds).
+        phase: the last phase completed.
+        parts: the current staged part files, in order.
+        pending: ``[[stage_index, {part: [patch paths]}], ...]`` not yet merged into the parts.
+        segments_done: how many of the pipeline's segments have run.
+        read: records read.
+        shards: the manifests of the shards written (after ``write_shards``).
+        placements: per part, its placement file (after ``write_shards``).
+        counts: per phase, its totals (``{"write_shards": {"kept": ..}}``).
+        timings: seconds per stage label.
+        summary: the :class:`RunResult` as a dict (after ``write_ledger``).
+        keep_work: keep the work folder when the run ends (for debugging).
+        fingerprint: the recipe fingerprint the run started with (recorded in manifests).
+    """
+
+    run_id: str
+    output: str
+    work: str
+    started_at: float
+    phase: str = "start"
+    parts: list[str] = field(default_factory=list)
+    pending: list[list] = field(default_factory=list)
+    segments_done: int = 0
+    read: int = 0
+    shards: list[dict[str, Any]] = field(default_factory=list)
+    placements: dict[str, str | None] = field(default_factory=dict)
+    counts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    keep_work: bool = False
+    fingerprint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunState:
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunState:
+        return cls.from_dict(json.loads(text))
+
+    def copy(self) -> RunState:
+        # Through JSON: a phase never mutates the state it was handed, and the
+        # state provably stays serialisable.
+        return RunState.from_json(self.to_json())
+
+    @property
+    def ledger(self) -> str:
+        return join(self.output, "ledger", f"run={self.run_id}")
+
+    @property
+    def manifest(self) -> str:
+        return join(self.output, "manifest.json")
+
+    def shard_paths(self) -> list[str]:
+        return [join(self.output, "shards", s["shard"]) for s in self.shards]
 
 
 # ---------------------------------------------------------------- workers
@@ -101,6 +194,33 @@ def _apply_patches(table: pa.Table, patches: list[list], ops_by_index: dict[int,
     return table
 
 
+def _statuses(table: pa.Table) -> list[str]:
+    """The ledger's status of every row: quarantined, kept or dropped."""
+    quarantined = table.column("quarantined").to_pylist()
+    keep = table.column("keep").to_pylist()
+    return ["quarantined" if q else ("kept" if k else "dropped") for q, k in zip(quarantined, keep, strict=True)]
+
+
+def _fates(table: pa.Table, statuses: list[str]) -> dict[str, Any]:
+    """Counts of statuses, of the reasons of records not kept, and of sources."""
+    counts = Counter(statuses)
+    reasons = Counter(
+        r for r, s in zip(table.column("drop_reason").to_pylist(), statuses, strict=True) if s != "kept"
+    )
+    return {
+        "rows": table.num_rows,
+        "kept": counts.get("kept", 0),
+        "dropped": counts.get("dropped", 0),
+        "quarantined": counts.get("quarantined", 0),
+        "reasons": dict(reasons),
+        "sources": dict(Counter(table.column("source").to_pylist())),
+    }
+
+
+def _part_name(part: str) -> str:
+    return os.path.basename(part).removesuffix(".parquet").removeprefix("part-")
+
+
 class SegmentWorker:
     """Merges pending global patches into a part, then runs stream operators on it."""
 
@@ -124,21 +244,21 @@ class SegmentWorker:
         return {"part": path, "rows": table.num_rows}
 
 
-class FinalizeWorker:
-    """Tokenizes a part's kept records into a shard; writes its rejects and ledger rows."""
+class ShardWorker:
+    """Tokenizes a part's kept records into a shard and records where each landed."""
 
     def __init__(
         self,
         output: str,
+        work: str,
         run_id: str,
-        stages: list[dict[str, Any]],
         global_ops: list[GlobalOperator],
         tokenizer: TokenizerInfo,
         recipe_fingerprint: str,
     ):
         self.output = output
+        self.work = work
         self.run_id = run_id
-        self.stages = stages
         self.global_ops = {op.stage_index: op for op in global_ops}
         self.tokenizer = tokenizer
         self.recipe_fingerprint = recipe_fingerprint
@@ -148,11 +268,9 @@ class FinalizeWorker:
         if self._encoder is None:
             self._encoder = Encoder(self.tokenizer)
         table = _apply_patches(read_parquet(item["part"]), item.get("patches", []), self.global_ops)
-        name = os.path.basename(item["part"]).removesuffix(".parquet").removeprefix("part-")
-        mask = kept_mask(table)
-        kept = table.filter(mask)
-        placement: dict[str, tuple[str, int, int, int]] = {}
-        shard_entry = None
+        name = _part_name(item["part"])
+        kept = table.filter(kept_mask(table))
+        shard_entry, placement = None, None
         if kept.num_rows:
             texts = kept.column("text").to_pylist()
             tokens = self._encoder.encode(texts)
@@ -169,27 +287,74 @@ class FinalizeWorker:
                     "tokenizer": self.tokenizer.to_dict(),
                 },
             )
-            starts = shard_table.column("token_start").to_pylist()
-            counts = shard_table.column("num_tokens").to_pylist()
-            for row, rid in enumerate(shard_table.column("id").to_pylist()):
-                placement[rid] = (shard_name, row, starts[row], counts[row])
-        rejects = table.filter(pa.compute.invert(mask))
+            # Where each kept record landed, for the ledger phase.
+            placement = join(self.work, "placement", f"{name}.parquet")
+            write_parquet_atomic(
+                pa.table(
+                    {
+                        "id": shard_table.column("id"),
+                        "shard": pa.array([shard_name] * shard_table.num_rows, pa.string()),
+                        "shard_row": pa.array(range(shard_table.num_rows), pa.int64()),
+                        "token_start": shard_table.column("token_start"),
+                        "token_count": shard_table.column("num_tokens"),
+                    }
+                ),
+                placement,
+            )
+        return {**_fates(table, _statuses(table)), "shard": shard_entry, "placement": placement}
+
+
+class LedgerWorker:
+    """Writes a part's ledger rows (one per record) and its rejects."""
+
+    def __init__(self, output: str, run_id: str, stages: list[dict[str, Any]], global_ops: list[GlobalOperator]):
+        self.output = output
+        self.run_id = run_id
+        self.stages = stages
+        self.global_ops = {op.stage_index: op for op in global_ops}
+
+    def __call__(self, item: dict) -> dict:
+        table = _apply_patches(read_parquet(item["part"]), item.get("patches", []), self.global_ops)
+        name = _part_name(item["part"])
+        placement: dict[str, tuple[str, int, int, int]] = {}
+        if item.get("placement"):
+            rows = read_parquet(item["placement"]).to_pylist()
+            placement = {r["id"]: (r["shard"], r["shard_row"], r["token_start"], r["token_count"]) for r in rows}
+        rejects = table.filter(pc.invert(kept_mask(table)))
         if rejects.num_rows:
             write_parquet_atomic(rejects, join(self.output, "rejects", f"run={self.run_id}", f"part-{name}.parquet"))
         ledger = ledger_rows(table, self.run_id, self.stages, placement)
         write_parquet_atomic(ledger, join(self.output, "ledger", f"run={self.run_id}", f"part-{name}.parquet"))
-        statuses = Counter(ledger.column("status").to_pylist())
-        reasons = Counter(r for r, s in zip(ledger.column("reason").to_pylist(), ledger.column("status").to_pylist(), strict=True) if s != "kept")
-        sources = Counter(table.column("source").to_pylist())
-        return {
-            "rows": table.num_rows,
-            "kept": statuses.get("kept", 0),
-            "dropped": statuses.get("dropped", 0),
-            "quarantined": statuses.get("quarantined", 0),
-            "reasons": dict(reasons),
-            "sources": dict(sources),
-            "shard": shard_entry,
-        }
+        # Counted from the ledger as written: the accounting check is on what a reader will see.
+        return _fates(table, ledger.column("status").to_pylist())
+
+
+class TallyWorker:
+    """Counts a part's fates and lang_score histogram and picks a few sample records (for metadata)."""
+
+    def __init__(self, global_ops: list[GlobalOperator], samples: int, text_chars: int):
+        self.global_ops = {op.stage_index: op for op in global_ops}
+        self.samples = samples
+        self.text_chars = text_chars
+
+    def __call__(self, item: dict) -> dict:
+        table = _apply_patches(read_parquet(item["part"]), item.get("patches", []), self.global_ops)
+        statuses = _statuses(table)
+        histogram = [0] * SCORE_BINS
+        if "lang_score" in table.column_names:
+            for score in table.column("lang_score").to_pylist():
+                if score is not None:
+                    histogram[min(SCORE_BINS - 1, max(0, int(score * SCORE_BINS)))] += 1
+        columns = [c for c in ("id", "lang", "lang_score", "drop_reason", "text") if c in table.column_names]
+        samples: dict[str, list[dict]] = {}
+        for status in ("kept", "dropped"):
+            rows = [i for i, s in enumerate(statuses) if s == status][: self.samples]
+            picked = table.select(columns).take(pa.array(rows, pa.int64())).to_pylist() if rows else []
+            for row in picked:
+                text = row.get("text") or ""
+                row["text"] = text[: self.text_chars] + ("…" if len(text) > self.text_chars else "")
+            samples[status] = picked
+        return {**_fates(table, statuses), "lang_score_histogram": histogram, "samples": samples}
 
 
 # ---------------------------------------------------------------- the run
@@ -237,146 +402,288 @@ class Pipeline:
                 groups[-1].append(op)
         return groups
 
+    def first_global_segment(self) -> int:
+        """Index of the first segment that is a global stage (the number of segments if none)."""
+        segments = self.segments()
+        return next((i for i, s in enumerate(segments) if isinstance(s[0], GlobalOperator)), len(segments))
+
+    @property
+    def global_ops(self) -> list[GlobalOperator]:
+        return [op for op in self.stages if isinstance(op, GlobalOperator)]
+
     def run(self, executor: Executor, run_id: str | None = None) -> RunResult:
-        start = time.monotonic()
+        """Every phase in order; raises :class:`AccountingError` if a record was lost."""
+        state = self.start(run_id)
+        for phase in (self.read, self.decide, self.deduplicate, self.write_shards, self.write_ledger):
+            state = phase(executor, state)
+        return RunResult(**state.summary)
+
+    # -------------------------------------------------------------- phases
+
+    def start(self, run_id: str | None = None) -> RunState:
+        """A new run: its id and work folder."""
         run_id = run_id or new_run_id(self.fingerprint)
         work = join(self.output, "_work", run_id)
         makedirs(work)
-        timings: dict[str, float] = {}
+        return RunState(
+            run_id=run_id,
+            output=self.output,
+            work=work,
+            started_at=time.time(),
+            keep_work=self.keep_work,
+            fingerprint=self.fingerprint,
+        )
 
-        # 1. read
+    def read(self, executor: Executor, state: RunState) -> RunState:
+        """Sources -> staged parts (malformed input becomes quarantined records)."""
+        state = self._begin(state, "read", after=("start",))
         t0 = time.monotonic()
         files = [(si, f) for si, spec in enumerate(self.sources) for f in expand(spec)]
-        read_results = executor.map(
+        results = executor.map(
             ReadWorker,
             [{"file": f, "source_index": si, "file_index": fi} for fi, (si, f) in enumerate(files)],
-            {"sources": self.sources, "out_dir": join(work, "stage-read"), "rows_per_part": self.rows_per_part},
+            {"sources": self.sources, "out_dir": join(state.work, "stage-read"), "rows_per_part": self.rows_per_part},
             desc="read",
         )
-        parts = [p for r in read_results for p in r["parts"]]
-        read = sum(r["read"] for r in read_results)
-        timings["read"] = time.monotonic() - t0
+        state.parts = [p for r in results for p in r["parts"]]
+        state.read = sum(r["read"] for r in results)
+        state.counts["read"] = {
+            "files": len(files),
+            "parts": len(state.parts),
+            "read": state.read,
+            "quarantined": sum(r["quarantined"] for r in results),
+        }
+        state.timings["read"] = time.monotonic() - t0
+        return state
 
-        # 2. stages: stream segments map parts to parts; global stages add patches
-        pending: list[tuple[int, dict[str, list[str]]]] = []
-        global_ops = [op for op in self.stages if isinstance(op, GlobalOperator)]
-        for segment in self.segments():
+    def decide(self, executor: Executor, state: RunState) -> RunState:
+        """The stream stages before the first global stage: score and decide, per part."""
+        state = self._begin(state, "decide", after=("read",))
+        return self._run_segments(executor, state, self.first_global_segment())
+
+    def deduplicate(self, executor: Executor, state: RunState) -> RunState:
+        """The global stages (dedup) and any stages after them.
+
+        The last global stage's patches stay pending: the shard and ledger
+        phases merge them as they read each part, saving a pass over the data.
+        """
+        state = self._begin(state, "deduplicate", after=("decide",))
+        return self._run_segments(executor, state, len(self.segments()))
+
+    def write_shards(self, executor: Executor, state: RunState) -> RunState:
+        """Kept records -> tokenized Arrow shards; the dataset manifest."""
+        state = self._begin(state, "write_shards", after=("deduplicate",))
+        t0 = time.monotonic()
+        results = executor.map(
+            ShardWorker,
+            self._items(state),
+            {
+                "output": self.output,
+                "work": state.work,
+                "run_id": state.run_id,
+                "global_ops": self.global_ops,
+                "tokenizer": self.tokenizer,
+                "recipe_fingerprint": state.fingerprint or self.fingerprint,
+            },
+            desc="tokenize+write",
+        )
+        totals = _merge_fates(results)
+        _check_balance(state, totals, "shards")
+        state.shards = sorted((r["shard"] for r in results if r["shard"]), key=lambda s: s["shard"])
+        state.placements = {p: r["placement"] for p, r in zip(state.parts, results, strict=True)}
+        state.counts["write_shards"] = {**totals, "shards": len(state.shards), "tokens": _tokens(state.shards)}
+        self._write_manifest(state, totals)
+        _remove_stale_shards(self.output, {s["shard"] for s in state.shards})
+        state.timings["tokenize+write"] = time.monotonic() - t0
+        return state
+
+    def write_ledger(self, executor: Executor, state: RunState) -> RunState:
+        """One ledger row per input record, the rejects, and the run summary.
+
+        Raises:
+            AccountingError: the ledger does not hold exactly one row per record read.
+        """
+        state = self._begin(state, "write_ledger", after=("write_shards",))
+        t0 = time.monotonic()
+        items = [{**item, "placement": state.placements.get(item["part"])} for item in self._items(state)]
+        results = executor.map(
+            LedgerWorker,
+            items,
+            {
+                "output": self.output,
+                "run_id": state.run_id,
+                "stages": [op.describe() for op in self.stages],
+                "global_ops": self.global_ops,
+            },
+            desc="ledger",
+        )
+        totals = _merge_fates(results)
+        _check_balance(state, totals, "ledger")
+        state.timings["ledger"] = time.monotonic() - t0
+        result = self._result(state, totals)
+        state.summary = result.to_dict()
+        state.counts["write_ledger"] = {k: totals[k] for k in ("rows", "kept", "dropped", "quarantined")}
+        with atomic_open(join(self.output, "summary.json"), "w") as f:
+            json.dump(state.summary, f, indent=2)
+        if not (self.keep_work or state.keep_work):
+            _remove(state.work)
+        return state
+
+    def tally(self, executor: Executor, state: RunState, samples: int = 3, text_chars: int = 160) -> dict[str, Any]:
+        """Counts, reasons, a lang_score histogram and sample records of the parts as they stand.
+
+        For reporting (Dagster metadata); one more map over the parts, changing nothing.
+        """
+        self._require_work(state)
+        if not state.parts:
+            return {**_merge_fates([]), "lang_score_histogram": [0] * SCORE_BINS, "samples": {"kept": [], "dropped": []}}
+        results = executor.map(
+            TallyWorker,
+            self._items(state),
+            {"global_ops": self.global_ops, "samples": samples, "text_chars": text_chars},
+            desc="tally",
+        )
+        tally = _merge_fates(results)
+        tally["lang_score_histogram"] = [sum(col) for col in zip(*(r["lang_score_histogram"] for r in results), strict=True)]
+        tally["samples"] = {
+            status: [row for r in results for row in r["samples"][status]][:samples] for status in ("kept", "dropped")
+        }
+        return tally
+
+    # -------------------------------------------------------------- helpers
+
+    def _begin(self, state: RunState, phase: str, after: tuple[str, ...]) -> RunState:
+        if state.phase not in after:
+            raise RunStateError(
+                f"run {state.run_id}: phase {phase!r} follows {' or '.join(after)!r}, but the run's last phase was "
+                f"{state.phase!r}; run the phases in order (Pipeline.run does)"
+            )
+        self._require_work(state)
+        state = state.copy()
+        state.phase = phase
+        return state
+
+    @staticmethod
+    def _require_work(state: RunState) -> None:
+        if not exists(state.work):
+            raise RunStateError(
+                f"run {state.run_id}: its work folder {state.work} is gone (a finished run removes it); "
+                "start a new run from the read phase"
+            )
+
+    def _items(self, state: RunState) -> list[dict[str, Any]]:
+        return [{"part": p, "patches": _patches_for(p, state.pending)} for p in state.parts]
+
+    def _run_segments(self, executor: Executor, state: RunState, stop: int) -> RunState:
+        segments = self.segments()
+        for segment in segments[state.segments_done : stop]:
             t0 = time.monotonic()
             label = "+".join(op.name for op in segment)
             if isinstance(segment[0], GlobalOperator):
                 op = segment[0]
-                if pending:  # a global stage must see the previous global stage's decisions
-                    parts = self._run_segment(executor, [], global_ops, parts, pending, work, f"merge:{label}")
-                    pending = []
-                patches = op.run_global(parts, join(work, f"stage-{op.stage_index:02d}-{op.name}"), executor)
-                pending.append((op.stage_index, patches))
+                if state.pending:  # a global stage must see the previous global stage's decisions
+                    state.parts = self._segment(executor, [], state, f"merge:{label}")
+                    state.pending = []
+                patches = op.run_global(state.parts, join(state.work, f"stage-{op.stage_index:02d}-{op.name}"), executor)
+                state.pending.append([op.stage_index, patches])
             else:
-                parts = self._run_segment(executor, segment, global_ops, parts, pending, work, label)
-                pending = []
-            timings[label] = time.monotonic() - t0
+                state.parts = self._segment(executor, segment, state, label)
+                state.pending = []
+            state.segments_done += 1
+            state.timings[label] = time.monotonic() - t0
+        return state
 
-        # 3. shards, rejects, ledger
-        t0 = time.monotonic()
-        stages = [op.describe() for op in self.stages]
-        results = executor.map(
-            FinalizeWorker,
-            [{"part": p, "patches": _patches_for(p, pending)} for p in parts],
-            {
-                "output": self.output,
-                "run_id": run_id,
-                "stages": stages,
-                "global_ops": global_ops,
-                "tokenizer": self.tokenizer,
-                "recipe_fingerprint": self.fingerprint,
-            },
-            desc="tokenize+write",
-        )
-        timings["tokenize+write"] = time.monotonic() - t0
-        result = self._summarise(run_id, read, results, timings, time.monotonic() - start, stages)
-        _remove_stale_shards(self.output, {s["shard"] for s in result.shards})
-        if not self.keep_work:
-            _remove(work)
-        return result
-
-    def _run_segment(self, executor, ops, global_ops, parts, pending, work, label) -> list[str]:
-        index = ops[0].stage_index if ops else pending[-1][0]
-        out_dir = join(work, f"stage-{index:02d}")
+    def _segment(self, executor: Executor, ops: list[Operator], state: RunState, label: str) -> list[str]:
+        index = ops[0].stage_index if ops else state.pending[-1][0]
         results = executor.map(
             SegmentWorker,
-            [{"part": p, "patches": _patches_for(p, pending)} for p in parts],
-            {"ops": ops, "global_ops": global_ops, "out_dir": out_dir, "batch_rows": self.batch_rows},
+            self._items(state),
+            {
+                "ops": ops,
+                "global_ops": self.global_ops,
+                "out_dir": join(state.work, f"stage-{index:02d}"),
+                "batch_rows": self.batch_rows,
+            },
             desc=label,
         )
         return [r["part"] for r in results]
 
-    def _summarise(self, run_id, read, results, timings, wall, stages) -> RunResult:
-        totals = Counter()
-        drop_reasons: Counter = Counter()
-        quarantine_reasons: Counter = Counter()
-        sources: Counter = Counter()
-        shards = []
-        for r in results:
-            for key in ("rows", "kept", "dropped", "quarantined"):
-                totals[key] += r[key]
-            for reason, count in r["reasons"].items():
-                if reason and reason.startswith("quarantine:"):
-                    quarantine_reasons[reason.split(":", 2)[1]] += count
-                else:
-                    drop_reasons[reason] += count
-            sources.update(r["sources"])
-            if r["shard"]:
-                shards.append(r["shard"])
-        shards.sort(key=lambda s: s["shard"])
-        ledger = join(self.output, "ledger", f"run={run_id}")
-        manifest_path = join(self.output, "manifest.json")
-        result = RunResult(
-            run_id=run_id,
-            output=self.output,
-            read=read,
-            kept=totals["kept"],
-            dropped=totals["dropped"],
-            quarantined=totals["quarantined"],
-            tokens=sum(s["tokens"] for s in shards),
-            shards=shards,
-            drop_reasons=dict(sorted(drop_reasons.items(), key=lambda kv: -kv[1])),
-            quarantine_reasons=dict(sorted(quarantine_reasons.items(), key=lambda kv: -kv[1])),
-            stage_seconds={k: round(v, 3) for k, v in timings.items()},
-            wall_seconds=round(wall, 3),
-            ledger=ledger,
-            manifest=manifest_path,
-            sources=dict(sources),
-        )
-        if totals["rows"] != read or not result.balanced:
-            raise AccountingError(
-                f"run {run_id}: read {read} records but accounted for {totals['rows']} "
-                f"(kept {result.kept} + dropped {result.dropped} + quarantined {result.quarantined}); "
-                "this is a bug in assay: please report it with the recipe and the run folder"
-            )
+    def _write_manifest(self, state: RunState, totals: dict[str, Any]) -> None:
         manifest = {
             "format": "assay-dataset",
             "name": self.name,
-            "run_id": run_id,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(),
-            "recipe_fingerprint": self.fingerprint,
+            "run_id": state.run_id,
+            "created": dt.datetime.now(dt.UTC).isoformat(),
+            "recipe_fingerprint": state.fingerprint or self.fingerprint,
             "tokenizer": self.tokenizer.to_dict(),
-            "stages": stages,
+            "stages": [op.describe() for op in self.stages],
             "counts": {
-                "read": result.read,
-                "kept": result.kept,
-                "dropped": result.dropped,
-                "quarantined": result.quarantined,
-                "tokens": result.tokens,
+                "read": state.read,
+                "kept": totals["kept"],
+                "dropped": totals["dropped"],
+                "quarantined": totals["quarantined"],
+                "tokens": _tokens(state.shards),
             },
-            "shards": shards,
-            "ledger": f"ledger/run={run_id}",
+            "shards": state.shards,
+            "ledger": f"ledger/run={state.run_id}",
         }
-        from operators.io import atomic_open
-
-        with atomic_open(manifest_path, "w") as f:
+        with atomic_open(state.manifest, "w") as f:
             json.dump(manifest, f, indent=2, sort_keys=True)
-        with atomic_open(join(self.output, "summary.json"), "w") as f:
-            json.dump(result.to_dict(), f, indent=2)
-        return result
+
+    def _result(self, state: RunState, totals: dict[str, Any]) -> RunResult:
+        drop_reasons: Counter = Counter()
+        quarantine_reasons: Counter = Counter()
+        for reason, count in totals["reasons"].items():
+            if reason and reason.startswith("quarantine:"):
+                quarantine_reasons[reason.split(":", 2)[1]] += count
+            else:
+                drop_reasons[reason] += count
+        return RunResult(
+            run_id=state.run_id,
+            output=self.output,
+            read=state.read,
+            kept=totals["kept"],
+            dropped=totals["dropped"],
+            quarantined=totals["quarantined"],
+            tokens=_tokens(state.shards),
+            shards=state.shards,
+            drop_reasons=dict(sorted(drop_reasons.items(), key=lambda kv: -kv[1])),
+            quarantine_reasons=dict(sorted(quarantine_reasons.items(), key=lambda kv: -kv[1])),
+            stage_seconds={k: round(v, 3) for k, v in state.timings.items()},
+            wall_seconds=round(time.time() - state.started_at, 3),
+            ledger=state.ledger,
+            manifest=state.manifest,
+            sources=totals["sources"],
+        )
+
+
+def _merge_fates(results: list[dict[str, Any]]) -> dict[str, Any]:
+    totals: Counter = Counter()
+    reasons: Counter = Counter()
+    sources: Counter = Counter()
+    for r in results:
+        for key in ("rows", "kept", "dropped", "quarantined"):
+            totals[key] += r[key]
+        reasons.update(r["reasons"])
+        sources.update(r["sources"])
+    return {
+        **{key: totals[key] for key in ("rows", "kept", "dropped", "quarantined")},
+        "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        "sources": dict(sources),
+    }
+
+
+def _check_balance(state: RunState, totals: dict[str, Any], where: str) -> None:
+    if totals["rows"] != state.read or state.read != totals["kept"] + totals["dropped"] + totals["quarantined"]:
+        raise AccountingError(
+            f"run {state.run_id} ({where}): read {state.read} records but accounted for {totals['rows']} "
+            f"(kept {totals['kept']} + dropped {totals['dropped']} + quarantined {totals['quarantined']}); "
+            "this is a bug in assay: please report it with the recipe and the run folder"
+        )
+
+
+def _tokens(shards: list[dict[str, Any]]) -> int:
+    return sum(s["tokens"] for s in shards)
 
 
 def _patches_for(part: str, pending: list[tuple[int, dict[str, list[str]]]]) -> list[list]:
@@ -385,8 +692,6 @@ def _patches_for(part: str, pending: list[tuple[int, dict[str, list[str]]]]) -> 
 
 def _remove_stale_shards(output: str, current: set[str]) -> None:
     """The shards folder holds the latest run's shards only (the ledger keeps every run)."""
-    from operators.io import filesystem
-    from operators.shards import MANIFEST_SUFFIX
 
     fs, folder = filesystem(join(output, "shards"))
     if not fs.exists(folder):
@@ -398,14 +703,12 @@ def _remove_stale_shards(output: str, current: set[str]) -> None:
 
 
 def new_run_id(fingerprint: str) -> str:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{fingerprint[:8]}"
 
 
 def _remove(path: str) -> None:
     if "://" in path and not path.startswith("file://"):
-        from operators.io import filesystem
-
         fs, p = filesystem(path)
         fs.rm(p, recursive=True)
     else:

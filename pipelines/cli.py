@@ -41,7 +41,16 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-def _execute(loaded, *, local: bool, address: str | None, concurrency: int | None, keep_work: bool):
+def _execute(
+    loaded,
+    *,
+    local: bool,
+    address: str | None,
+    concurrency: int | None,
+    keep_work: bool,
+    dagster: bool | None = None,
+    sources: list[str] | None = None,
+):
     from operators.executor import make_executor
     from pipelines.progress import StageProgress, summary_table
     from pipelines.recipe import RecipeError
@@ -54,20 +63,25 @@ def _execute(loaded, *, local: bool, address: str | None, concurrency: int | Non
     address = address or recipe.ray.address
     concurrency = concurrency or recipe.ray.concurrency
     where = "in-process" if local else f"Ray at {address or os.environ.get('RAY_ADDRESS') or 'a local Ray'}"
-    console.print(f"[bold]assay[/] running recipe [cyan]{recipe.name}[/] ({where})")
-    try:
-        with StageProgress(console) as progress:
-            executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress)
-            result = pipeline.run(executor)
-    except ConnectionError as e:
-        _fail(f"cannot reach the Ray cluster: {e}", "check RAY_ADDRESS / --ray-address, or drop it to start Ray locally")
-    except OSError as e:
-        _fail(f"{e.strerror or e} ({e.filename or pipeline.output})",
-              "check that the output folder exists, is writable and has free space; then run again")
-    except Exception as e:  # a worker's error arrives wrapped by Ray: show its last line, keep the trace in -v
-        logging.getLogger("assay").debug("run failed", exc_info=True)
-        last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        _fail(f"the run failed: {last}", "run again with -v for the full traceback")
+    if dagster is None:
+        dagster = bool(os.environ.get("DAGSTER_HOME"))
+    if dagster:
+        result = _execute_in_dagster(loaded, local, address, concurrency, keep_work, sources, where)
+    else:
+        console.print(f"[bold]assay[/] running recipe [cyan]{recipe.name}[/] ({where})")
+        try:
+            with StageProgress(console) as progress:
+                executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress)
+                result = pipeline.run(executor)
+        except ConnectionError as e:
+            _fail(f"cannot reach the Ray cluster: {e}", "check RAY_ADDRESS / --ray-address, or drop it to start Ray locally")
+        except OSError as e:
+            _fail(f"{e.strerror or e} ({e.filename or pipeline.output})",
+                  "check that the output folder exists, is writable and has free space; then run again")
+        except Exception as e:  # a worker's error arrives wrapped by Ray: show its last line, keep the trace in -v
+            logging.getLogger("assay").debug("run failed", exc_info=True)
+            last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            _fail(f"the run failed: {last}", "run again with -v for the full traceback")
     Console().print(summary_table(result))
     console.print(f"shards:   {pipeline.output}/shards  (manifest: {result.manifest})")
     console.print(f"ledger:   {result.ledger}")
@@ -75,11 +89,37 @@ def _execute(loaded, *, local: bool, address: str | None, concurrency: int | Non
     return result
 
 
+def _execute_in_dagster(loaded, local, address, concurrency, keep_work, sources, where):
+    """The recipe's Dagster assets and checks, recorded in the instance at $DAGSTER_HOME (the UI shows the run)."""
+    from pipelines.materialize import DagsterRunError, materialize_recipe
+    from pipelines.resources import RayResource
+
+    recipe = loaded.recipe
+    console.print(
+        f"[bold]assay[/] running recipe [cyan]{recipe.name}[/] as Dagster assets ({where}); "
+        f"recorded in DAGSTER_HOME={os.environ.get('DAGSTER_HOME', '')}"
+    )
+    try:
+        result, run_id = materialize_recipe(
+            loaded.path,
+            RayResource(local=local, address=address, concurrency=concurrency),
+            sources=sources,
+            output=recipe.output,
+            keep_work=keep_work,
+        )
+    except DagsterRunError as e:
+        _fail(str(e), "open `dagster dev -w workspace.yaml` (same DAGSTER_HOME) to see the run, its logs and checks")
+    console.print(f"dagster run: {run_id}")
+    return result
+
 _run_options = [
     click.option("--local", is_flag=True, help="Run in this process without Ray (small inputs, debugging)."),
     click.option("--ray-address", default=None, help="Ray cluster to use (default: $RAY_ADDRESS, else start Ray locally)."),
     click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Parallel workers per stage."),
     click.option("--keep-work", is_flag=True, help="Keep the staged parts under OUTPUT/_work for inspection."),
+    click.option("--dagster/--no-dagster", default=None,
+                 help="Run as Dagster assets recorded in $DAGSTER_HOME, so `dagster dev` shows the run "
+                      "(default: on when DAGSTER_HOME is set)."),
 ]
 
 
@@ -93,7 +133,15 @@ def _with_run_options(fn):
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--output", default=None, help="Override the recipe's output folder or URL.")
 @_with_run_options
-def run(recipe: Path, output: str | None, local: bool, ray_address: str | None, concurrency: int | None, keep_work: bool) -> None:
+def run(
+    recipe: Path,
+    output: str | None,
+    local: bool,
+    ray_address: str | None,
+    concurrency: int | None,
+    keep_work: bool,
+    dagster: bool | None,
+) -> None:
     """Run RECIPE (a YAML file) and print a summary of what happened to every record.
 
     Exits non-zero, with the file, line and field, if the recipe is invalid.
@@ -104,7 +152,7 @@ def run(recipe: Path, output: str | None, local: bool, ray_address: str | None, 
         loaded = load(recipe, overrides={"output": output} if output else None)
     except RecipeError as e:
         _fail(str(e), "fix the recipe and run again; `assay validate RECIPE` checks it without running")
-    _execute(loaded, local=local, address=ray_address, concurrency=concurrency, keep_work=keep_work)
+    _execute(loaded, local=local, address=ray_address, concurrency=concurrency, keep_work=keep_work, dagster=dagster)
 
 
 @main.command()
@@ -114,7 +162,16 @@ def run(recipe: Path, output: str | None, local: bool, ray_address: str | None, 
               help="Documents in the generated sample corpus.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the sample corpus generator.")
 @_with_run_options
-def demo(out: Path, docs: int, seed: int, local: bool, ray_address: str | None, concurrency: int | None, keep_work: bool) -> None:
+def demo(
+    out: Path,
+    docs: int,
+    seed: int,
+    local: bool,
+    ray_address: str | None,
+    concurrency: int | None,
+    keep_work: bool,
+    dagster: bool | None,
+) -> None:
     """Run the default recipe on the bundled sample corpus.
 
     The sample (multilingual web-like text with duplicates, boilerplate,
@@ -141,7 +198,10 @@ def demo(out: Path, docs: int, seed: int, local: bool, ray_address: str | None, 
         )
     except RecipeError as e:
         _fail(str(e))
-    result = _execute(loaded, local=local, address=ray_address, concurrency=concurrency, keep_work=keep_work)
+    result = _execute(
+        loaded, local=local, address=ray_address, concurrency=concurrency, keep_work=keep_work, dagster=dagster,
+        sources=[str(corpus)],
+    )
     console.print(
         "\nread the shards:  python -c \"import datasets; "
         f"print(datasets.Dataset.from_file('{result.shards[0]['shard'] if result.shards else ''}'))\"  (in {out}/shards)"

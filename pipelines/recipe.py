@@ -73,6 +73,17 @@ class RayConfig(_Model):
     concurrency: int | None = Field(None, ge=1, description="Parallel workers per stage; default: the cluster's CPUs.")
 
 
+class ChecksConfig(_Model):
+    """Bounds of the quality gates (Dagster asset checks) a run must pass."""
+
+    max_duplicate_rate: float = Field(
+        0.5, ge=0, le=1, description="Fail the run if dedup drops more than this share of the records reaching it."
+    )
+    min_duplicate_rate: float = Field(
+        0.0, ge=0, le=1, description="Fail the run if dedup drops less than this share (a broken dedup finds none)."
+    )
+
+
 class Recipe(_Model):
     name: str = Field(description="The recipe's name (used in run ids and Dagster asset keys).")
     description: str = ""
@@ -83,6 +94,7 @@ class Recipe(_Model):
     rows_per_part: int = Field(10_000, ge=1, description="Records per staged part: the unit of parallel work.")
     batch_rows: int = Field(1_000, ge=1, description="Records per batch handed to an operator.")
     ray: RayConfig = Field(default_factory=RayConfig)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
 
     @field_validator("tokenizer", mode="before")
     @classmethod
@@ -90,7 +102,7 @@ class Recipe(_Model):
         return {"name": value} if isinstance(value, str) else value
 
     def fingerprint(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json", exclude={"ray"}), sort_keys=True)
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"ray", "checks"}), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

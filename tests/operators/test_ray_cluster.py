@@ -3,8 +3,10 @@
 import json
 import os
 import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +28,8 @@ def two_node_cluster(tmp_path):
     port = free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
-    temp = tmp_path / "ray"
+    # Ray's socket paths must stay under 107 bytes: pytest's tmp_path is too deep.
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     subprocess.run(
         [RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}", *common],
         env=env, check=True, capture_output=True, timeout=120,
@@ -38,6 +41,7 @@ def two_node_cluster(tmp_path):
         yield f"127.0.0.1:{port}", env
     finally:
         subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_demo_on_two_nodes(two_node_cluster, tmp_path):

