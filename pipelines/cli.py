@@ -202,10 +202,9 @@ def demo(
         loaded, local=local, address=ray_address, concurrency=concurrency, keep_work=keep_work, dagster=dagster,
         sources=[str(corpus)],
     )
-    console.print(
-        "\nread the shards:  python -c \"import datasets; "
-        f"print(datasets.Dataset.from_file('{result.shards[0]['shard'] if result.shards else ''}'))\"  (in {out}/shards)"
-    )
+    if result.shards:
+        first = out / "shards" / result.shards[0]["shard"]
+        console.print(f"\nread the shards:  python -c \"import datasets; print(datasets.Dataset.from_file('{first}'))\"")
 
 
 @main.command()
