@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.assay-installed
 
-.PHONY: setup demo ui test test-fast lint bench clean
+.PHONY: setup chromium demo ui test test-fast lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,14 @@ ui: setup
 	mkdir -p .dagster_home
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-test: setup
+# The Dagster UI screenshot test needs Debian's chromium: installed here when
+# apt can (root, network); otherwise that one test skips and says why.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  timeout 300 sh -c 'apt-get update -qq && apt-get install -y -qq chromium' >/dev/null 2>&1; } || \
+	  echo "chromium not installed: the asset-graph screenshot test will skip"
+
+test: setup chromium
 	$(BIN)/python -m pytest
 
 test-fast: setup
