@@ -6,7 +6,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from lineage.schema import LEDGER_SCHEMA
+from lineage.schema import LEDGER_SCHEMA, PASSTHROUGH
 from operators.schema import text_hash
 
 
@@ -101,5 +101,6 @@ def ledger_rows(
         "shard_row": shard_row,
         "token_start": token_start,
         "token_count": token_count,
+        **{name: _column(table, name) for name in PASSTHROUGH},
     }
     return pa.table(columns, schema=LEDGER_SCHEMA)

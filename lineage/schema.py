@@ -22,6 +22,36 @@ OP_STRUCT = pa.struct(
     ]
 )
 
+# One personal-data finding: its type, its span in the text as read, and a salted
+# hash of the value (HMAC with the secret salt), never the value itself.
+PII_STRUCT = pa.struct(
+    [
+        pa.field("type", pa.string()),
+        pa.field("start", pa.int32()),
+        pa.field("end", pa.int32()),
+        pa.field("hash", pa.string()),
+    ]
+)
+
+# How a synthetic record was made: model, backend, prompt template version, sampling.
+GENERATOR_STRUCT = pa.struct(
+    [
+        pa.field("model", pa.string()),
+        pa.field("backend", pa.string()),
+        pa.field("method", pa.string()),  # self_instruct | evol_instruct | ...
+        pa.field("template_version", pa.string()),
+        pa.field("params", pa.string()),  # sampling parameters as canonical JSON
+    ]
+)
+
+# Annotation columns that operators add to a record table and the ledger copies
+# as they are (null where the run had no operator producing them).
+PASSTHROUGH = {
+    "pii": pa.list_(PII_STRUCT),
+    "parents": pa.list_(pa.string()),
+    "generator": GENERATOR_STRUCT,
+}
+
 LEDGER_SCHEMA = pa.schema(
     [
         pa.field("run_id", pa.string(), nullable=False),
@@ -42,6 +72,7 @@ LEDGER_SCHEMA = pa.schema(
         pa.field("shard_row", pa.int64()),
         pa.field("token_start", pa.int64()),
         pa.field("token_count", pa.int32()),
+        *(pa.field(name, type_) for name, type_ in PASSTHROUGH.items()),
     ]
 )
 
