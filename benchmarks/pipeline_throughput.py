@@ -12,6 +12,7 @@ documents/s, MB/s (of input text), the peak RSS of the largest single process
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import os
 import tempfile
@@ -37,10 +38,8 @@ class MemorySampler:
         while not self._stop.is_set():
             rss = []
             for proc in [me, *me.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):
                     rss.append(proc.memory_info().rss)
-                except psutil.Error:
-                    pass
             single, total = self.peaks.get(self.stage, (0, 0))
             self.peaks[self.stage] = (max(single, max(rss, default=0)), max(total, sum(rss)))
             time.sleep(self.interval)

@@ -93,7 +93,7 @@ class Operator(ABC):
             "config": self.config.model_dump(mode="json"),
         }
 
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 - optional hook: most operators load nothing
         """Load models and other heavy state. Called once per worker, lazily."""
 
     def __call__(self, table: pa.Table) -> pa.Table:

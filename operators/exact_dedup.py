@@ -22,7 +22,6 @@ from operators.io import join, makedirs, read_parquet, write_parquet_atomic
 from operators.registry import register
 from operators.schema import kept_mask
 
-
 _PATCH_SCHEMA = pa.schema(
     [("id", pa.string()), ("dup_cluster", pa.string()), ("dup_survivor", pa.string()), ("drop_reason", pa.string())]
 )

@@ -157,13 +157,11 @@ class RayExecutor(Executor):
                 batch_format="numpy",
             )
         results: list[Any] = [None] * len(items)
-        done = 0
         self._tick(desc, 0, len(items))
         start = time.monotonic()
-        for row in ds.iter_rows():
+        for done, row in enumerate(ds.iter_rows(), start=1):
             payload = json.loads(row["result"])
             results[payload["index"]] = payload["result"]
-            done += 1
             self._tick(desc, done, len(items))
         log.debug("%s: %d items in %.1fs", desc, len(items), time.monotonic() - start)
         return results

@@ -32,7 +32,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -48,6 +48,9 @@ from operators.shards import MANIFEST_SUFFIX, build_shard_table, write_shard
 from operators.tokenize import Encoder, TokenizerInfo
 
 log = logging.getLogger(__name__)
+
+#: The run state's file in the run's work folder (see :meth:`Pipeline.checkpoint`).
+STATE_FILE = "state.json"
 
 #: Equal-width bins of ``lang_score`` over [0, 1] in :meth:`Pipeline.tally`.
 SCORE_BINS = 10
@@ -128,6 +131,7 @@ class RunState:
     summary: dict[str, Any] = field(default_factory=dict)
     keep_work: bool = False
     fingerprint: str = ""
+    input_key: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,6 +167,25 @@ class RunState:
 # ---------------------------------------------------------------- workers
 # Each worker is built once per process (operators load their models in
 # setup() on first call) and called once per part.
+
+
+class Checkpointed:
+    """Runs a worker on an item, then records the item's result in its ``_done`` file.
+
+    Every worker writes its outputs atomically under deterministic names, so
+    an item is either done (outputs and result file present) or redone from
+    scratch; a resumed run reads the result files and skips those items.
+    """
+
+    def __init__(self, worker_cls: type, worker_kwargs: dict[str, Any]):
+        self.worker = worker_cls(**worker_kwargs)
+
+    def __call__(self, item: dict) -> dict:
+        done = item.pop("_done")
+        result = self.worker(item)
+        with atomic_open(done, "w") as f:
+            json.dump(result, f)
+        return result
 
 
 class ReadWorker:
@@ -411,12 +434,71 @@ class Pipeline:
     def global_ops(self) -> list[GlobalOperator]:
         return [op for op in self.stages if isinstance(op, GlobalOperator)]
 
-    def run(self, executor: Executor, run_id: str | None = None) -> RunResult:
-        """Every phase in order; raises :class:`AccountingError` if a record was lost."""
-        state = self.start(run_id)
-        for phase in (self.read, self.decide, self.deduplicate, self.write_shards, self.write_ledger):
-            state = phase(executor, state)
+    PHASES = ("start", "read", "decide", "deduplicate", "write_shards", "write_ledger")
+
+    def run(self, executor: Executor, run_id: str | None = None, resume: bool = True) -> RunResult:
+        """Every phase in order; raises :class:`AccountingError` if a record was lost.
+
+        With ``resume`` (the default), an unfinished run of the same recipe over
+        the same input files in this output folder (killed, preempted, out of
+        disk) is continued from its last checkpoint instead of starting over:
+        finished phases and finished parts are not recomputed, and the output
+        is what an uninterrupted run would have written, under the same run id.
+        """
+        state = self.resumable() if resume and run_id is None else None
+        if state is None:
+            state = self.start(run_id)
+        else:
+            log.warning("resuming run %s after phase %r", state.run_id, state.phase)
+        phases = {"read": self.read, "decide": self.decide, "deduplicate": self.deduplicate,
+                  "write_shards": self.write_shards, "write_ledger": self.write_ledger}
+        for name in self.PHASES[self.PHASES.index(state.phase) + 1 :]:
+            state = phases[name](executor, state)
+            if name != "write_ledger":  # the last phase removes the work folder
+                self.checkpoint(state)
         return RunResult(**state.summary)
+
+    def input_key(self) -> str:
+        """A fingerprint of the input files (names, sizes, modification times): a resumed run needs the same."""
+        listing = []
+        for spec in self.sources:
+            for path in expand(spec):
+                fs, p = filesystem(path)
+                info = fs.info(p)
+                listing.append([path, info.get("size"), str(info.get("mtime") or info.get("LastModified") or "")])
+        return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
+
+    def checkpoint(self, state: RunState) -> None:
+        """Saves the state in the run's work folder (atomically): what a resumed run starts from."""
+        with atomic_open(join(state.work, STATE_FILE), "w") as f:
+            f.write(state.to_json())
+
+    def resumable(self) -> RunState | None:
+        """The latest unfinished run of this recipe over the same input in this output folder, if any."""
+        work_root = join(self.output, "_work")
+        if not exists(work_root):
+            return None
+        fs, root = filesystem(work_root)
+        candidates = []
+        for folder in fs.ls(root, detail=False):
+            state_path = f"{folder}/{STATE_FILE}"
+            if not fs.exists(state_path):
+                continue
+            try:
+                with fs.open(state_path, "r") as f:
+                    state = RunState.from_json(f.read())
+            except (ValueError, TypeError) as e:
+                log.warning("ignoring unreadable run state %s: %s", state_path, e)
+                continue
+            if state.fingerprint == self.fingerprint and state.phase in self.PHASES[:-1]:
+                candidates.append(state)
+        if not candidates:
+            return None
+        latest = max(candidates, key=lambda st: st.started_at)
+        if latest.input_key and latest.input_key != self.input_key():
+            log.warning("not resuming run %s: its input files changed since it started", latest.run_id)
+            return None
+        return latest
 
     # -------------------------------------------------------------- phases
 
@@ -432,6 +514,7 @@ class Pipeline:
             started_at=time.time(),
             keep_work=self.keep_work,
             fingerprint=self.fingerprint,
+            input_key=self.input_key(),
         )
 
     def read(self, executor: Executor, state: RunState) -> RunState:
@@ -439,11 +522,14 @@ class Pipeline:
         state = self._begin(state, "read", after=("start",))
         t0 = time.monotonic()
         files = [(si, f) for si, spec in enumerate(self.sources) for f in expand(spec)]
-        results = executor.map(
+        results = self._map(
+            executor,
             ReadWorker,
             [{"file": f, "source_index": si, "file_index": fi} for fi, (si, f) in enumerate(files)],
             {"sources": self.sources, "out_dir": join(state.work, "stage-read"), "rows_per_part": self.rows_per_part},
             desc="read",
+            done=join(state.work, "done", "read"),
+            keys=[f"file-{fi:05d}" for fi in range(len(files))],
         )
         state.parts = [p for r in results for p in r["parts"]]
         state.read = sum(r["read"] for r in results)
@@ -474,7 +560,8 @@ class Pipeline:
         """Kept records -> tokenized Arrow shards; the dataset manifest."""
         state = self._begin(state, "write_shards", after=("deduplicate",))
         t0 = time.monotonic()
-        results = executor.map(
+        results = self._map(
+            executor,
             ShardWorker,
             self._items(state),
             {
@@ -486,6 +573,7 @@ class Pipeline:
                 "recipe_fingerprint": state.fingerprint or self.fingerprint,
             },
             desc="tokenize+write",
+            done=join(state.work, "done", "write_shards"),
         )
         totals = _merge_fates(results)
         _check_balance(state, totals, "shards")
@@ -506,7 +594,8 @@ class Pipeline:
         state = self._begin(state, "write_ledger", after=("write_shards",))
         t0 = time.monotonic()
         items = [{**item, "placement": state.placements.get(item["part"])} for item in self._items(state)]
-        results = executor.map(
+        results = self._map(
+            executor,
             LedgerWorker,
             items,
             {
@@ -516,6 +605,7 @@ class Pipeline:
                 "global_ops": self.global_ops,
             },
             desc="ledger",
+            done=join(state.work, "done", "write_ledger"),
         )
         totals = _merge_fates(results)
         _check_balance(state, totals, "ledger")
@@ -584,18 +674,24 @@ class Pipeline:
                 if state.pending:  # a global stage must see the previous global stage's decisions
                     state.parts = self._segment(executor, [], state, f"merge:{label}")
                     state.pending = []
-                patches = op.run_global(state.parts, join(state.work, f"stage-{op.stage_index:02d}-{op.name}"), executor)
+                stage_dir = join(state.work, f"stage-{op.stage_index:02d}-{op.name}")
+                if exists(stage_dir):  # an interrupted attempt's leftovers: the global stage reruns whole
+                    _remove(stage_dir)
+                patches = op.run_global(state.parts, stage_dir, executor)
                 state.pending.append([op.stage_index, patches])
             else:
                 state.parts = self._segment(executor, segment, state, label)
                 state.pending = []
             state.segments_done += 1
             state.timings[label] = time.monotonic() - t0
+            # Mid-phase checkpoint: the phase is not done, but this segment is.
+            self.checkpoint(replace(state, phase=self.PHASES[self.PHASES.index(state.phase) - 1]))
         return state
 
     def _segment(self, executor: Executor, ops: list[Operator], state: RunState, label: str) -> list[str]:
         index = ops[0].stage_index if ops else state.pending[-1][0]
-        results = executor.map(
+        results = self._map(
+            executor,
             SegmentWorker,
             self._items(state),
             {
@@ -605,8 +701,47 @@ class Pipeline:
                 "batch_rows": self.batch_rows,
             },
             desc=label,
+            done=join(state.work, "done", f"stage-{index:02d}"),
         )
         return [r["part"] for r in results]
+
+    @staticmethod
+    def _map(
+        executor: Executor,
+        worker_cls: type,
+        items: list[dict[str, Any]],
+        worker_kwargs: dict[str, Any],
+        *,
+        desc: str,
+        done: str,
+        keys: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """``executor.map`` that skips the items a previous attempt of this run finished.
+
+        Each finished item leaves its result in ``done/<key>.json`` (keys default
+        to the part names), so a resumed run recomputes only unfinished parts.
+        """
+        keys = keys or [_part_name(item["part"]) for item in items]
+        fs, folder = filesystem(done)
+        finished = set()
+        if fs.exists(folder):
+            finished = {p.rsplit("/", 1)[-1] for p in fs.ls(folder, detail=False)}
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        todo: list[tuple[int, dict[str, Any]]] = []
+        for i, (item, key) in enumerate(zip(items, keys, strict=True)):
+            if f"{key}.json" in finished:
+                with fs.open(f"{folder}/{key}.json", "r") as f:
+                    results[i] = json.load(f)
+            else:
+                todo.append((i, {**item, "_done": join(done, f"{key}.json")}))
+        if len(todo) < len(items):
+            log.warning("%s: %d of %d parts already done by an earlier attempt", desc, len(items) - len(todo), len(items))
+        fresh = executor.map(
+            Checkpointed, [item for _, item in todo], {"worker_cls": worker_cls, "worker_kwargs": worker_kwargs}, desc=desc
+        )
+        for (i, _), result in zip(todo, fresh, strict=True):
+            results[i] = result
+        return results  # type: ignore[return-value]
 
     def _write_manifest(self, state: RunState, totals: dict[str, Any]) -> None:
         manifest = {

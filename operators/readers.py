@@ -30,6 +30,12 @@ from operators.schema import BASE_SCHEMA, content_hash, record_id, text_hash
 Format = Literal["jsonl", "parquet"]
 
 _JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+#: The largest document a reader accepts, in bytes of its JSON line (or of its
+#: text, for Parquet). Larger ones are quarantined as ``too_large`` without ever
+#: being held in memory whole, so one runaway line (or a compression bomb made
+#: of one) cannot take a worker down. Set per source with ``max_doc_bytes``.
+DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024
 _COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".xz": "xz"}
 
 
@@ -46,6 +52,7 @@ class SourceSpec:
         format: ``jsonl`` or ``parquet``; inferred from the file name when None.
         text_field: the field holding the document text.
         name: a short label for summaries; defaults to the path.
+        max_doc_bytes: documents larger than this are quarantined (``too_large``).
     """
 
     path: str
@@ -53,6 +60,7 @@ class SourceSpec:
     text_field: str = "text"
     name: str | None = None
     storage_options: dict[str, Any] = field(default_factory=dict)
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
 
     @property
     def label(self) -> str:
@@ -92,9 +100,10 @@ def expand(spec: SourceSpec) -> list[str]:
 class _Batcher:
     """Accumulates records column-wise and emits base-schema tables."""
 
-    def __init__(self, source: str, text_field: str):
+    def __init__(self, source: str, text_field: str, max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES):
         self.source = source
         self.text_field = text_field
+        self.max_doc_bytes = max_doc_bytes
         self._reset()
 
     def _reset(self) -> None:
@@ -144,6 +153,9 @@ class _Batcher:
         if _has_surrogates(text):
             self.quarantine(locator, "invalid_unicode: lone surrogate in text")
             return
+        if len(text) > self.max_doc_bytes // 4 and len(text.encode("utf-8")) > self.max_doc_bytes:
+            self.quarantine(locator, f"too_large: text over max_doc_bytes={self.max_doc_bytes}")
+            return
         meta = {k: v for k, v in obj.items() if k != self.text_field}
         self.add(locator, text, meta)
 
@@ -170,15 +182,43 @@ def read_file(path: str, spec: SourceSpec, batch_rows: int = 10_000) -> Iterator
     yield from reader(path, spec, compression, batch_rows)
 
 
+def _bounded_lines(f, max_bytes: int, chunk: int = 1 << 20) -> Iterator[bytes | int]:
+    """The lines of a binary stream; a line longer than ``max_bytes`` comes as its length (an int), unread.
+
+    The oversized line is skipped in ``chunk``-sized reads, so memory stays
+    bounded by ``max_bytes`` whatever the input (a 1 GB line of zeros inflated
+    from a tiny gzip file included).
+    """
+    while True:
+        line = f.readline(max_bytes + 1)
+        if not line:
+            return
+        if len(line) <= max_bytes or line.endswith(b"\n"):
+            yield line
+            continue
+        size = len(line)
+        while True:
+            rest = f.readline(chunk)
+            size += len(rest)
+            if not rest or rest.endswith(b"\n"):
+                break
+        yield size
+
+
 def _read_jsonl(path: str, spec: SourceSpec, compression: str | None, batch_rows: int) -> Iterator[pa.Table]:
-    batcher = _Batcher(path, spec.text_field)
+    batcher = _Batcher(path, spec.text_field, spec.max_doc_bytes)
     line_no = 0
     try:
         with fsspec.open(path, "rb", **spec.storage_options) as raw_file, _decompress(raw_file, compression) as f:
-            for line_no, raw in enumerate(f, start=1):  # noqa: B007 - line_no used after the loop
+            for line_no, raw in enumerate(_bounded_lines(f, spec.max_doc_bytes), start=1):  # noqa: B007
+                locator = f"line:{line_no}"
+                if isinstance(raw, int):
+                    batcher.quarantine(locator, f"too_large: {raw} bytes, over max_doc_bytes={spec.max_doc_bytes}")
+                    if len(batcher) >= batch_rows:
+                        yield batcher.flush()
+                    continue
                 if not raw.strip():
                     continue  # blank lines are not records
-                locator = f"line:{line_no}"
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
@@ -252,7 +292,7 @@ def _decompress(raw, compression: str | None):
 
 
 def _read_parquet(path: str, spec: SourceSpec, compression: str | None, batch_rows: int) -> Iterator[pa.Table]:
-    batcher = _Batcher(path, spec.text_field)
+    batcher = _Batcher(path, spec.text_field, spec.max_doc_bytes)
     row = 0
     try:
         with fsspec.open(path, "rb", **spec.storage_options) as f:

@@ -24,7 +24,7 @@ from pydantic import Field
 from operators.base import GlobalOperator
 from operators.io import exists, join
 from operators.pipeline import Pipeline, RunResult, RunState
-from operators.readers import SourceError, SourceSpec, expand
+from operators.readers import SourceError, expand
 from pipelines import metadata as md
 from pipelines.checks import duplicate_counts, recipe_checks
 from pipelines.recipe import ChecksConfig, load
@@ -128,7 +128,7 @@ def _demo_sources(spec: RecipeSpec, storage: StorageResource, docs: int) -> list
     """The demo's sample corpus under storage, generated if the recipe's own source is missing."""
     try:
         for s in load(spec.path, check_paths=False).recipe.sources:
-            expand(SourceSpec(s.path, s.format, s.text_field, s.name, s.storage_options))
+            expand(s.spec())
         return []
     except SourceError:
         pass

@@ -50,6 +50,7 @@ def _execute(
     keep_work: bool,
     dagster: bool | None = None,
     sources: list[str] | None = None,
+    fresh: bool = False,
 ):
     from operators.executor import make_executor
     from pipelines.progress import StageProgress, summary_table
@@ -69,10 +70,14 @@ def _execute(
         result = _execute_in_dagster(loaded, local, address, concurrency, keep_work, sources, where)
     else:
         console.print(f"[bold]assay[/] running recipe [cyan]{recipe.name}[/] ({where})")
+        unfinished = None if fresh else pipeline.resumable()
+        if unfinished is not None:
+            console.print(f"resuming run {unfinished.run_id} after its {unfinished.phase!r} phase "
+                          "(finished parts are not redone; --fresh starts over)")
         try:
             with StageProgress(console) as progress:
                 executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress)
-                result = pipeline.run(executor)
+                result = pipeline.run(executor, resume=not fresh)
         except ConnectionError as e:
             _fail(f"cannot reach the Ray cluster: {e}", "check RAY_ADDRESS / --ray-address, or drop it to start Ray locally")
         except OSError as e:
@@ -117,6 +122,9 @@ _run_options = [
     click.option("--ray-address", default=None, help="Ray cluster to use (default: $RAY_ADDRESS, else start Ray locally)."),
     click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Parallel workers per stage."),
     click.option("--keep-work", is_flag=True, help="Keep the staged parts under OUTPUT/_work for inspection."),
+    click.option("--fresh", is_flag=True,
+                 help="Start a new run even if an unfinished run of this recipe (killed, preempted, out of disk) "
+                      "can be resumed; by default it is resumed from its last checkpoint."),
     click.option("--dagster/--no-dagster", default=None,
                  help="Run as Dagster assets recorded in $DAGSTER_HOME, so `dagster dev` shows the run "
                       "(default: on when DAGSTER_HOME is set)."),
@@ -140,6 +148,7 @@ def run(
     ray_address: str | None,
     concurrency: int | None,
     keep_work: bool,
+    fresh: bool,
     dagster: bool | None,
 ) -> None:
     """Run RECIPE (a YAML file) and print a summary of what happened to every record.
@@ -152,7 +161,8 @@ def run(
         loaded = load(recipe, overrides={"output": output} if output else None)
     except RecipeError as e:
         _fail(str(e), "fix the recipe and run again; `assay validate RECIPE` checks it without running")
-    _execute(loaded, local=local, address=ray_address, concurrency=concurrency, keep_work=keep_work, dagster=dagster)
+    _execute(loaded, local=local, address=ray_address, concurrency=concurrency, keep_work=keep_work, dagster=dagster,
+             fresh=fresh)
 
 
 @main.command()
@@ -170,6 +180,7 @@ def demo(
     ray_address: str | None,
     concurrency: int | None,
     keep_work: bool,
+    fresh: bool,
     dagster: bool | None,
 ) -> None:
     """Run the default recipe on the bundled sample corpus.
@@ -200,7 +211,7 @@ def demo(
         _fail(str(e))
     result = _execute(
         loaded, local=local, address=ray_address, concurrency=concurrency, keep_work=keep_work, dagster=dagster,
-        sources=[str(corpus)],
+        sources=[str(corpus)], fresh=fresh,
     )
     if result.shards:
         first = out / "shards" / result.shards[0]["shard"]

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from operators import registry
 from operators.base import Operator
 from operators.pipeline import Pipeline
-from operators.readers import SourceError, SourceSpec, expand
+from operators.readers import DEFAULT_MAX_DOC_BYTES, SourceError, SourceSpec, expand
 from operators.tokenize import TokenizerError, TokenizerInfo, resolve
 
 _PACKAGE_RECIPES = Path(__file__).parent / "recipes"
@@ -55,6 +55,13 @@ class SourceConfig(_Model):
     text_field: str = Field("text", description="The field holding the document text.")
     name: str | None = Field(None, description="A short label for summaries.")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (credentials come from the environment).")
+    max_doc_bytes: int = Field(
+        DEFAULT_MAX_DOC_BYTES, ge=1024,
+        description="Documents larger than this (bytes of the JSON line, or of the text in Parquet) are quarantined as too_large.",
+    )
+
+    def spec(self) -> SourceSpec:
+        return SourceSpec(self.path, self.format, self.text_field, self.name, self.storage_options, self.max_doc_bytes)
 
 
 class StageConfig(_Model):
@@ -121,7 +128,7 @@ class LoadedRecipe:
         except TokenizerError as e:
             raise RecipeError(_where(self.path, None, "tokenizer", str(e))) from e
         return Pipeline(
-            sources=[SourceSpec(s.path, s.format, s.text_field, s.name, s.storage_options) for s in r.sources],
+            sources=[s.spec() for s in r.sources],
             stages=self.operators,
             tokenizer=tokenizer,
             output=r.output,
@@ -221,7 +228,7 @@ def load(
     if check_paths:
         for i, s in enumerate(recipe.sources):
             try:
-                expand(SourceSpec(s.path, s.format, s.text_field, s.name, s.storage_options))
+                expand(s.spec())
             except (SourceError, OSError) as e:
                 raise RecipeError(_where(path, root, ("sources", i, "path"), str(e))) from None
         _check_writable(recipe.output, path, root)
