@@ -16,6 +16,7 @@ import io
 import json
 import lzma
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -232,7 +233,7 @@ def _read_jsonl(path: str, spec: SourceSpec, compression: str | None, batch_rows
                         batcher.add_object(locator, obj)
                 if len(batcher) >= batch_rows:
                     yield batcher.flush()
-    except (OSError, EOFError, ValueError, zstandard.ZstdError) as e:
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zstandard.ZstdError) as e:
         # A truncated or corrupt compressed stream: everything before it was
         # read; the rest of the file is one quarantined record naming where.
         batcher.quarantine(f"line:{line_no + 1}+", f"unreadable_rest_of_file: {type(e).__name__}: {str(e)[:120]}")
