@@ -448,6 +448,7 @@ class Pipeline:
         state = self.resumable() if resume and run_id is None else None
         if state is None:
             state = self.start(run_id)
+            self.checkpoint(state)
         else:
             log.warning("resuming run %s after phase %r", state.run_id, state.phase)
         phases = {"read": self.read, "decide": self.decide, "deduplicate": self.deduplicate,
@@ -615,7 +616,9 @@ class Pipeline:
         state.counts["write_ledger"] = {k: totals[k] for k in ("rows", "kept", "dropped", "quarantined")}
         with atomic_open(join(self.output, "summary.json"), "w") as f:
             json.dump(state.summary, f, indent=2)
-        if not (self.keep_work or state.keep_work):
+        if self.keep_work or state.keep_work:
+            self.checkpoint(state)  # marks the kept work folder finished: not a run to resume
+        else:
             _remove(state.work)
         return state
 
