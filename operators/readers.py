@@ -16,6 +16,7 @@ import io
 import json
 import lzma
 import os
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -83,9 +84,37 @@ def infer_format(path: str) -> tuple[Format, str | None]:
     raise SourceError(f"{path}: cannot tell the format from the name; set 'format: jsonl' or 'format: parquet'")
 
 
+#: Attempts at listing a remote source before giving up (network blips, throttling).
+LIST_ATTEMPTS = 3
+
+
 def expand(spec: SourceSpec) -> list[str]:
-    """The files a source names, sorted, as full URIs (``file://`` for local)."""
-    fs, root = fsspec.core.url_to_fs(spec.path, **spec.storage_options)
+    """The files a source names, sorted, as full URIs (``file://`` for local).
+
+    Raises:
+        SourceError: no files, a missing fsspec backend, or a source still
+            unreachable after :data:`LIST_ATTEMPTS` tries with backoff.
+    """
+    try:
+        fs, root = fsspec.core.url_to_fs(spec.path, **spec.storage_options)
+    except ImportError as e:
+        raise SourceError(f"source {spec.path!r}: {e} (install the fsspec backend for this URL scheme)") from e
+    for attempt in range(1, LIST_ATTEMPTS + 1):
+        try:
+            return _list(fs, root, spec)
+        except SourceError:
+            raise
+        except (OSError, TimeoutError) as e:  # connection refused, DNS, timeouts: fsspec backends raise OSErrors
+            if attempt == LIST_ATTEMPTS:
+                raise SourceError(
+                    f"source {spec.path!r} is unreachable after {LIST_ATTEMPTS} attempts: {type(e).__name__}: {e}; "
+                    "check the URL, the network and the credentials"
+                ) from e
+            time.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _list(fs, root: str, spec: SourceSpec) -> list[str]:
     if _glob.has_magic(spec.path):
         files = sorted(fs.glob(root))
     elif fs.isdir(root):

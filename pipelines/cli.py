@@ -82,7 +82,8 @@ def _execute(
             _fail(f"cannot reach the Ray cluster: {e}", "check RAY_ADDRESS / --ray-address, or drop it to start Ray locally")
         except OSError as e:
             _fail(f"{e.strerror or e} ({e.filename or pipeline.output})",
-                  "check that the output folder exists, is writable and has free space; then run again")
+                  "check that the output folder exists, is writable and has free space; then run the same "
+                  "command again: it resumes where it stopped")
         except Exception as e:  # a worker's error arrives wrapped by Ray: show its last line, keep the trace in -v
             logging.getLogger("assay").debug("run failed", exc_info=True)
             last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__

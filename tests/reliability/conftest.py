@@ -29,7 +29,7 @@ def corpus_dir(tmp_path_factory) -> Path:
     return folder
 
 
-def write_recipe(path: Path, corpus: Path, output: Path, rows_per_part: int = 30) -> Path:
+def write_recipe(path: Path, corpus: Path | str, output: Path, rows_per_part: int = 30) -> Path:
     recipe = {
         "name": "reliability",
         "sources": [{"path": str(corpus)}],
