@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -224,6 +225,11 @@ def load(
             "output": _resolve_path(recipe.output, base),
         }
     )
+    roots = allowed_roots()
+    if roots:
+        for i, s in enumerate(recipe.sources):
+            _check_within(s.path, roots, path, root, ("sources", i, "path"))
+        _check_within(recipe.output, roots, path, root, ("output",))
     operators = _build_operators(recipe, path, root)
     if check_paths:
         for i, s in enumerate(recipe.sources):
@@ -233,6 +239,47 @@ def load(
                 raise RecipeError(_where(path, root, ("sources", i, "path"), str(e))) from None
         _check_writable(recipe.output, path, root)
     return LoadedRecipe(recipe, path, operators)
+
+
+ROOTS_ENV = "ASSAY_ROOTS"
+
+
+def allowed_roots() -> list[str]:
+    """The folders (or URL prefixes) that recipes may read and write: ``$ASSAY_ROOTS``, separated by ``:`` or ``,``.
+
+    Unset means no restriction (a laptop); a shared deployment sets it so a
+    recipe cannot read or overwrite anything outside its data folders.
+    """
+    value = os.environ.get(ROOTS_ENV, "")
+    parts = [p.strip() for p in value.replace(",", "\n").split("\n") if p.strip()]
+    roots = []
+    for part in parts:
+        # URLs contain ':' themselves: split local entries on ':' only when no scheme is present.
+        roots.extend([part] if "://" in part else [p for p in part.split(":") if p])
+    return [r if "://" in r else os.path.realpath(os.path.expanduser(r)) for r in roots]
+
+
+def _normalised(value: str) -> str:
+    if "://" in value and not value.startswith("file://"):
+        scheme, rest = value.split("://", 1)
+        return f"{scheme}://{posixpath.normpath('/' + rest).lstrip('/')}"
+    # Resolves '..' and symbolic links, so neither can lead outside a root.
+    local = value.removeprefix("file://")
+    fixed = local.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]  # a glob's fixed prefix
+    return os.path.realpath(fixed)
+
+
+def _check_within(value: str, roots: list[str], path: Path | None, root, loc: tuple) -> None:
+    target = _normalised(value)
+    for allowed in roots:
+        prefix = allowed.rstrip("/")
+        if target == prefix or target.startswith(prefix + "/"):
+            return
+    raise RecipeError(_where(
+        path, root, loc,
+        f"{value} is outside the allowed roots ({', '.join(roots)}, from ${ROOTS_ENV}); "
+        "move the data under one of them or ask whoever runs assay to add a root",
+    ))
 
 
 def _resolve_path(value: str, base: Path) -> str:
