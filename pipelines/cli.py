@@ -232,7 +232,8 @@ def operators() -> None:
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         click.echo(f"{name} (v{cls.version}, {cls.kind}): {doc}")
         for field_name, field in cls.Config.model_fields.items():
-            default = field.default if field.default is not None else "null"
+            default = "(required)" if field.is_required() else field.get_default(call_default_factory=True)
+            default = "null" if default is None else default
             click.echo(f"    {field_name} = {default!r}: {field.description or ''}")
 
 
