@@ -26,6 +26,7 @@ What they share (:class:`ClassifierFilter`):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -217,9 +218,25 @@ class ClassifierFilter(Filter):
         langs = self.config.languages if self.config.languages is not None else self.model_languages()
         return set(langs) if langs else None
 
+    def model_identity(self) -> str | None:
+        """What identifies the model's weights beyond the config (a package version, a file hash)."""
+        return None
+
+    @property
+    def fingerprint(self) -> str:
+        # The same config with other weights scores differently: the weights are part of the fingerprint.
+        identity = self.model_identity()
+        base = self.config.fingerprint()
+        return base if identity is None else hashlib.sha256(f"{base}:{identity}".encode()).hexdigest()[:16]
+
     def describe(self) -> dict[str, Any]:
         # The ledger reads skip_column to record not_scored decisions.
-        return {**super().describe(), "skip_column": self.skip_column, "classifier": self.classifier}
+        return {
+            **super().describe(),
+            "skip_column": self.skip_column,
+            "classifier": self.classifier,
+            "model": self.model_identity(),
+        }
 
     def setup(self) -> None:
         self._model = self._load()
@@ -317,6 +334,10 @@ class FastTextClassifier(ClassifierFilter):
     def model_languages(self) -> list[str] | None:
         card = self._card()
         return card.get("languages") if card else None
+
+    def model_identity(self) -> str | None:
+        card = self._card()
+        return f"sha256:{card['model_sha256']}" if card and card.get("model_sha256") else None
 
     def _load(self) -> Scorer:
         cfg = self.config

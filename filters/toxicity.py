@@ -25,6 +25,7 @@ names the model's toxic label.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 
@@ -122,6 +123,12 @@ class Toxicity(ClassifierFilter):
 
     def reason(self, column: str, op: str, value: float) -> str:
         return f"score{op}{value:g}"
+
+    def model_identity(self) -> str | None:
+        if self.config.model_path is None:
+            return f"alt-profanity-check {importlib.metadata.version('alt-profanity-check')}"
+        card = read_card(self.config.model_path)
+        return f"sha256:{card['model_sha256']}" if card and card.get("model_sha256") else None
 
     def _load(self) -> Scorer:
         cfg = self.config

@@ -221,3 +221,12 @@ def test_toxicity_takes_a_fasttext_model(topic_model):
     out = op(make_table(["The striker scored a goal in the match.", "The soup."], ["en", "en"]))
     assert out.column("drop_reason").to_pylist() == ["toxicity:score>0.5", None]
     assert op.describe()["score_column"] == "toxicity" and out.column("toxicity").type == pa.float32()
+
+
+def test_fingerprint_names_the_weights(topic_model):
+    result, _ = topic_model
+    op = _op(result)
+    card = json.loads(result.card_json.read_text())
+    assert op.describe()["model"] == f"sha256:{card['model_sha256']}"
+    assert op.fingerprint != op.config.fingerprint()  # the weights count, not just the config
+    assert Toxicity().describe()["model"].startswith("alt-profanity-check 1.9")
