@@ -38,6 +38,8 @@ def ledger_rows(
     reasons = table.column("drop_reason").to_pylist()
     texts = table.column("text").to_pylist()
     scores = {s["score_column"]: _column(table, s["score_column"]) for s in stages if s.get("score_column")}
+    # Why a stage left a record unscored (e.g. a classifier for another language: "lang=fr").
+    skips = {s["skip_column"]: _column(table, s["skip_column"]) for s in stages if s.get("skip_column")}
 
     status, output_hash, ops = [], [], []
     shard, shard_row, token_start, token_count = [], [], [], []
@@ -53,6 +55,8 @@ def ledger_rows(
                 decision, reason = "skipped", None
             elif dropped_at[i] == idx:
                 decision, reason = "drop", reasons[i]
+            elif s.get("skip_column") and skips[s["skip_column"]][i] is not None:
+                decision, reason = "not_scored", f"not_scored:{skips[s['skip_column']][i]}"
             else:
                 decision, reason = "keep", None
             score = scores[s["score_column"]][i] if s.get("score_column") else None

@@ -17,6 +17,7 @@ OP_STRUCT = pa.struct(
         pa.field("fingerprint", pa.string()),
         pa.field("score", pa.float64()),
         # keep | drop | skipped (the record was already dropped or quarantined)
+        # | not_scored (kept without a score, e.g. a classifier for other languages; reason says why)
         pa.field("decision", pa.string()),
         pa.field("reason", pa.string()),
     ]
