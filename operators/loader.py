@@ -99,9 +99,13 @@ class Shard:
         return self._segments  # type: ignore[return-value]
 
     def _open(self) -> None:
-        reader = pa.ipc.open_stream(pa.memory_map(self.path, "r"))
+        mapped = pa.memory_map(self.path, "r")
+        batches = list(pa.ipc.open_stream(mapped))
+        # The buffers keep the mapping alive; the file descriptor is not needed
+        # (thousands of shards in several workers would exhaust the limit).
+        mapped.close()
         segments, starts, total = [], [], 0
-        for batch in reader:
+        for batch in batches:
             column = batch.column("input_ids")
             offsets = column.offsets.to_numpy()
             # zero_copy_only: a copy here would mean the shard is not what the loader assumes.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -142,12 +143,17 @@ def test_document_boundaries(corpus):
         assert torch.equal(mask[r, 0], expected)
 
 
+def _open_files() -> int:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+
 def test_shards_are_memory_mapped_not_copied(corpus):
     folder, docs = corpus
     shard = find_shards(folder)[0]
-    before = pa.total_allocated_bytes()
+    before, fds = pa.total_allocated_bytes(), _open_files()
     segments = shard.segments
     assert pa.total_allocated_bytes() == before  # Arrow allocated nothing: the buffers are the map
+    assert _open_files() == fds  # and the mapping holds no file descriptor (many shards x workers)
     assert len(segments) == 3  # three record batches of three documents
     values, doc_starts = segments[1]
     assert not values.flags.owndata and not values.flags.writeable and values.dtype == np.int32
