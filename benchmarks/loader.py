@@ -17,6 +17,7 @@ The target: the loader reaches at least 80% of the memmap baseline.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -87,16 +88,19 @@ class MemmapReader:
         self.tokens = np.memmap(path, dtype=np.int32, mode="r")
         self.window, self.batch_size = seq_len + 1, batch_size
         self.order = np.random.default_rng(seed).permutation(len(self.tokens) // self.window)
-        self.next = 0
+        self.next = 0  # batches served
 
     def __iter__(self):
         return self
 
     def __next__(self) -> dict[str, torch.Tensor]:
-        if self.next + self.batch_size > len(self.order):
-            self.next = 0
-        ids = self.order[self.next : self.next + self.batch_size]
-        self.next += self.batch_size
+        batch = self.batch(self.next)
+        self.next += 1
+        return batch
+
+    def batch(self, i: int) -> dict[str, torch.Tensor]:
+        first = (i * self.batch_size) % (len(self.order) - self.batch_size + 1)
+        ids = self.order[first : first + self.batch_size]
         out = np.empty((self.batch_size, self.window), dtype=np.int64)
         for r, w in enumerate(ids.tolist()):
             out[r] = self.tokens[w * self.window : (w + 1) * self.window]
@@ -113,9 +117,9 @@ class MemmapDataset(torch.utils.data.IterableDataset):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         workers, me = (info.num_workers, info.id) if info else (1, 0)
-        for i, batch in enumerate(MemmapReader(*self.args)):
-            if i % workers == me:
-                yield batch
+        reader = MemmapReader(*self.args)
+        for i in itertools.count(me, workers):
+            yield reader.batch(i)
 
 
 def endless(make):

@@ -423,7 +423,11 @@ class _StepDataset(IterableDataset):
         return None
 
     def _next_step(self, step: int) -> int:
+        """The step after ``step`` that has rows for this rank."""
         return step + 1
+
+    def _empty(self, step: int) -> bool:
+        return False
 
     def _identity(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -437,7 +441,7 @@ class _StepDataset(IterableDataset):
         info = get_worker_info()
         workers, me = (info.num_workers, info.id) if info is not None else (1, 0)
         start = self.step
-        if not self._rows(start):
+        if self._empty(start):
             start = self._next_step(start)
         stop = self._stop(start)
         step, k = start, 0
@@ -456,8 +460,6 @@ class _StepDataset(IterableDataset):
     def _advance(self) -> None:
         """One batch handed out by a loader whose workers hold their own copies."""
         self.step = self._next_step(self.step)
-        if not self._rows(self.step):
-            self.step = self._next_step(self.step)
 
     # -- state
     def state_dict(self) -> dict[str, Any]:
@@ -555,10 +557,11 @@ class PackedDataset(_StepDataset):
 
     def _next_step(self, step: int) -> int:
         following = step + 1
+        return following + 1 if self._empty(following) else following
+
+    def _empty(self, step: int) -> bool:
         # Without drop_last, this rank may have nothing in an epoch's last step.
-        if following % self.steps_per_epoch == self.steps_per_epoch - 1 and len(self._positions(following)) == 0:
-            following += 1
-        return following
+        return step % self.steps_per_epoch == self.steps_per_epoch - 1 and len(self._positions(step)) == 0
 
     def _identity(self) -> dict[str, Any]:
         return {
