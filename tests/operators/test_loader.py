@@ -382,6 +382,7 @@ def test_shards_from_the_real_pipeline(tmp_path):
     assert [t for b in ResumableLoader(ds) for r in rows_of(b) for t in r] == stream
 
 
+@pytest.mark.slow  # the first torch optimizer imports torch._dynamo: seconds on a busy machine
 def test_train_tiny_runs_on_cpu(corpus, capsys):
     folder, _ = corpus
     sys.path.insert(0, str(ROOT / "benchmarks"))
