@@ -179,13 +179,41 @@ class Checkpointed:
 
     def __init__(self, worker_cls: type, worker_kwargs: dict[str, Any]):
         self.worker = worker_cls(**worker_kwargs)
+        self.ceiling_mb = _memory_ceiling_mb()
 
     def __call__(self, item: dict) -> dict:
         done = item.pop("_done")
         result = self.worker(item)
+        if self.ceiling_mb and (rss := _rss_mb()) > self.ceiling_mb:
+            # Before the result is recorded: the item counts as not done, and a rerun with a
+            # smaller rows_per_part (or a higher ceiling) redoes it.
+            raise MemoryError(
+                f"worker memory {rss:.0f} MB is over the ceiling of {self.ceiling_mb:.0f} MB "
+                f"(${MEMORY_ENV}) after {item.get('part') or item.get('file')}; lower rows_per_part or "
+                f"max_doc_bytes in the recipe, or raise ${MEMORY_ENV}"
+            )
         with atomic_open(done, "w") as f:
             json.dump(result, f)
         return result
+
+
+#: Per-worker memory ceiling in MB (resident set), checked after every part; unset: no ceiling.
+MEMORY_ENV = "ASSAY_WORKER_MEMORY_MB"
+
+
+def _memory_ceiling_mb() -> float:
+    value = os.environ.get(MEMORY_ENV, "").strip()
+    return float(value) if value else 0.0
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):  # not Linux: fall back to the peak
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class ReadWorker:

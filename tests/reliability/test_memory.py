@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -45,3 +46,15 @@ def test_ten_times_the_data_runs_in_the_same_memory(tmp_path):
     # would add tens of MB (6,000 documents of ~2 kB each, several copies in Python and Arrow).
     print(f"peak RSS: {small['peak_mb']:.0f} MB for {small['read']} docs, {large['peak_mb']:.0f} MB for {large['read']}")
     assert large["peak_mb"] - small["peak_mb"] < 15, (small, large)
+
+
+@pytest.mark.slow
+def test_worker_memory_ceiling_is_enforced_and_the_run_resumes_without_it(corpus_dir, tmp_path):
+    from tests.reliability.conftest import assay, write_recipe
+
+    recipe = write_recipe(tmp_path / "recipe.yaml", corpus_dir, tmp_path / "out")
+    over = assay("run", str(recipe), "--local", env={**os.environ, "ASSAY_WORKER_MEMORY_MB": "50"})
+    assert over.returncode != 0 and "Traceback" not in over.stderr
+    assert "over the ceiling of 50 MB" in over.stderr and "rows_per_part" in over.stderr
+    fine = assay("run", str(recipe), "--local", env={k: v for k, v in os.environ.items() if k != "ASSAY_WORKER_MEMORY_MB"})
+    assert fine.returncode == 0 and "resuming run" in fine.stderr
