@@ -412,8 +412,8 @@ def shard(output: str, name: str, ledger: Ledger | None = None) -> dict[str, Any
             f"""
             SELECT count(*) AS read,
                    count(*) FILTER (WHERE status = 'kept' AND NOT erased) AS kept,
-                   count(*) FILTER (WHERE status = 'dropped') AS dropped,
-                   count(*) FILTER (WHERE status = 'quarantined') AS quarantined,
+                   count(*) FILTER (WHERE status = 'dropped' AND NOT erased) AS dropped,
+                   count(*) FILTER (WHERE status = 'quarantined' AND NOT erased) AS quarantined,
                    count(*) FILTER (WHERE erased) AS erased
             FROM ledger WHERE {in_parts}
             """,
@@ -543,6 +543,9 @@ def report(output: str, runs: list[str] | None = None, epsilon: float | None = N
            seed: int | None = None, ledger: Ledger | None = None) -> dict[str, Any]:
     """Drops by stage and reason, fates by source, and fates over runs.
 
+    Fates are exclusive: ``read = kept + dropped + quarantined + erased`` (an
+    erased record counts as erased whatever its fate in its run).
+
     With ``epsilon``, every count is released through the Laplace mechanism
     with scale ``sensitivity / epsilon``. Each table is a histogram in which a
     record sits in one cell per run, so each table costs ``epsilon`` per run
@@ -569,8 +572,8 @@ def report(output: str, runs: list[str] | None = None, epsilon: float | None = N
     fates = """
         count(*) AS read,
         count(*) FILTER (WHERE status = 'kept' AND NOT erased) AS kept,
-        count(*) FILTER (WHERE status = 'dropped') AS dropped,
-        count(*) FILTER (WHERE status = 'quarantined') AS quarantined,
+        count(*) FILTER (WHERE status = 'dropped' AND NOT erased) AS dropped,
+        count(*) FILTER (WHERE status = 'quarantined' AND NOT erased) AS quarantined,
         count(*) FILTER (WHERE erased) AS erased
     """
     by_source = db.rows(f"SELECT source, {fates} FROM ledger WHERE {cond} GROUP BY source ORDER BY read DESC", params)

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lineage.ledger import ledger_rows
+from lineage.openlineage import phase_events
 from operators.base import GlobalOperator, Operator
 from operators.executor import Executor
 from operators.io import atomic_open, exists, filesystem, join, makedirs, read_parquet, write_parquet_atomic
@@ -546,6 +547,7 @@ class Pipeline:
             input_key=self.input_key(),
         )
 
+    @phase_events("read")
     def read(self, executor: Executor, state: RunState) -> RunState:
         """Sources -> staged parts (malformed input becomes quarantined records)."""
         state = self._begin(state, "read", after=("start",))
@@ -571,11 +573,13 @@ class Pipeline:
         state.timings["read"] = time.monotonic() - t0
         return state
 
+    @phase_events("decide")
     def decide(self, executor: Executor, state: RunState) -> RunState:
         """The stream stages before the first global stage: score and decide, per part."""
         state = self._begin(state, "decide", after=("read",))
         return self._run_segments(executor, state, self.first_global_segment())
 
+    @phase_events("deduplicate")
     def deduplicate(self, executor: Executor, state: RunState) -> RunState:
         """The global stages (dedup) and any stages after them.
 
@@ -585,6 +589,7 @@ class Pipeline:
         state = self._begin(state, "deduplicate", after=("decide",))
         return self._run_segments(executor, state, len(self.segments()))
 
+    @phase_events("write_shards")
     def write_shards(self, executor: Executor, state: RunState) -> RunState:
         """Kept records -> tokenized Arrow shards; the dataset manifest."""
         state = self._begin(state, "write_shards", after=("deduplicate",))
@@ -614,6 +619,7 @@ class Pipeline:
         state.timings["tokenize+write"] = time.monotonic() - t0
         return state
 
+    @phase_events("write_ledger")
     def write_ledger(self, executor: Executor, state: RunState) -> RunState:
         """One ledger row per input record, the rejects, and the run summary.
 

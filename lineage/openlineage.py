@@ -1,0 +1,261 @@
+"""Dataset-level OpenLineage events for each phase of a run.
+
+Every phase of :class:`operators.pipeline.Pipeline` (read, decide,
+deduplicate, write_shards, write_ledger) is a job ``<recipe>.<phase>`` in the
+namespace ``$ASSAY_OPENLINEAGE_NAMESPACE`` (default ``assay``); each phase run
+emits a ``START`` event with its input datasets and a ``COMPLETE`` (or
+``FAIL``) event with its outputs, so Marquez and other OpenLineage consumers
+draw ``sources -> read -> decide -> deduplicate -> shards / ledger / rejects``.
+Each event carries the standard ``parent`` run facet (the whole assay run) and
+an ``assay`` run facet (assay run id, recipe fingerprint, the phase's counts).
+
+Where they go:
+
+- by default, JSON files under ``<output>/openlineage/<run_id>/``;
+- to an OpenLineage HTTP endpoint when ``$ASSAY_OPENLINEAGE_URL`` is set
+  (``http://marquez:5000`` posts to ``/api/v1/lineage``; a URL with a path is used
+  as is; ``$ASSAY_OPENLINEAGE_API_KEY`` is sent as a bearer token). An event
+  that cannot be posted is written to the files instead, with a warning;
+- nowhere with ``ASSAY_OPENLINEAGE=off``.
+
+Emission never fails a run: errors are logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import logging
+import os
+import urllib.request
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+from operators.io import atomic_open, is_local, join
+
+log = logging.getLogger(__name__)
+
+URL_ENV = "ASSAY_OPENLINEAGE_URL"
+API_KEY_ENV = "ASSAY_OPENLINEAGE_API_KEY"
+NAMESPACE_ENV = "ASSAY_OPENLINEAGE_NAMESPACE"
+SWITCH_ENV = "ASSAY_OPENLINEAGE"  # "off" disables emission
+
+SPEC_VERSION = "2-0-2"
+SCHEMA_URL = f"https://openlineage.io/spec/{SPEC_VERSION}/OpenLineage.json#/$defs/RunEvent"
+PRODUCER = "https://pypi.org/project/assay/0.1.0"
+PARENT_FACET_URL = "https://openlineage.io/spec/facets/1-0-1/ParentRunFacet.json#/$defs/ParentRunFacet"
+JOB_TYPE_FACET_URL = "https://openlineage.io/spec/facets/2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"
+ERROR_FACET_URL = "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet"
+STATS_FACET_URL = (
+    "https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json"
+    "#/$defs/OutputStatisticsOutputDatasetFacet"
+)
+ASSAY_FACET_URL = f"{PRODUCER}#/facets/AssayRunFacet"
+
+PHASES = ("read", "decide", "deduplicate", "write_shards", "write_ledger")
+# uuid5 namespace for assay run ids: START and COMPLETE of one phase run share their runId.
+_UUID_NS = uuid.UUID("6f1d3c52-8b8e-4f43-9d0c-0a55a7e1c001")
+
+
+def dataset(path: str) -> dict[str, str]:
+    """OpenLineage dataset naming: ``file`` + absolute path locally, ``scheme://authority`` + path remotely."""
+    path = str(path)
+    if is_local(path):
+        return {"namespace": "file", "name": os.path.abspath(path.removeprefix("file://"))}
+    u = urlparse(path)
+    return {"namespace": f"{u.scheme}://{u.netloc}", "name": u.path or "/"}
+
+
+def run_uuid(*parts: str) -> str:
+    return str(uuid.uuid5(_UUID_NS, "/".join(parts)))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def run_event(
+    event_type: str,
+    job: str,
+    run_id: str,
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+    run_facets: dict[str, Any] | None = None,
+    namespace: str | None = None,
+    event_time: str | None = None,
+) -> dict[str, Any]:
+    """One OpenLineage RunEvent (spec 2-0-2) as a JSON-ready dict."""
+    return {
+        "eventType": event_type,
+        "eventTime": event_time or _now(),
+        "run": {"runId": run_id, "facets": run_facets or {}},
+        "job": {
+            "namespace": namespace or os.environ.get(NAMESPACE_ENV, "assay"),
+            "name": job,
+            "facets": {
+                "jobType": {
+                    "_producer": PRODUCER,
+                    "_schemaURL": JOB_TYPE_FACET_URL,
+                    "processingType": "BATCH",
+                    "integration": "ASSAY",
+                    "jobType": "TASK",
+                }
+            },
+        },
+        "inputs": inputs,
+        "outputs": outputs,
+        "producer": PRODUCER,
+        "schemaURL": SCHEMA_URL,
+    }
+
+
+class Emitter:
+    """Sends events to ``$ASSAY_OPENLINEAGE_URL`` or writes them under ``<output>/openlineage``."""
+
+    def __init__(self, output: str, url: str | None = None, api_key: str | None = None, timeout: float = 5.0):
+        self.output = output
+        self.url = url
+        self.api_key = api_key
+        self.timeout = timeout
+        self._seq = 0
+
+    @classmethod
+    def from_env(cls, output: str) -> Emitter | None:
+        if os.environ.get(SWITCH_ENV, "").lower() in ("off", "0", "false", "no"):
+            return None
+        url = os.environ.get(URL_ENV) or None
+        return cls(output, url=url, api_key=os.environ.get(API_KEY_ENV))
+
+    def endpoint(self) -> str:
+        u = urlparse(self.url or "")
+        return self.url.rstrip("/") + "/api/v1/lineage" if u.path in ("", "/") else self.url
+
+    def emit(self, event: dict[str, Any], assay_run_id: str, label: str) -> str:
+        """Deliver ``event``; returns where it went (the URL or the file)."""
+        self._seq += 1
+        if self.url:
+            try:
+                request = urllib.request.Request(
+                    self.endpoint(),
+                    data=json.dumps(event).encode(),
+                    headers={
+                        "Content-Type": "application/json",
+                        **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+                    },
+                    method="POST",
+                )
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    response.read()
+                return self.endpoint()
+            except Exception as e:  # the run goes on; the event is kept on disk
+                log.warning("OpenLineage: cannot post to %s (%s); writing the event to files instead", self.url, e)
+        path = join(self.output, "openlineage", assay_run_id, f"{self._seq:03d}-{label}-{event['eventType']}.json")
+        with atomic_open(path, "w") as f:
+            json.dump(event, f, indent=2)
+        return path
+
+
+def _datasets(pipeline: Any, phase: str, state: Any) -> tuple[list[dict], list[dict]]:
+    """Input and output datasets of a phase: sources, staged parts per phase, shards, ledger, rejects."""
+    out = pipeline.output
+
+    def parts(after: str) -> dict[str, Any]:
+        return dataset(join(out, "_work", f"parts.{after}"))
+
+    if phase == "read":
+        return [dataset(s.path) for s in pipeline.sources], [parts("read")]
+    if phase == "decide":
+        return [parts("read")], [parts("decide")]
+    if phase == "deduplicate":
+        return [parts("decide")], [parts("deduplicate")]
+    if phase == "write_shards":
+        return [parts("deduplicate")], [dataset(join(out, "shards"))]
+    return [parts("deduplicate")], [dataset(join(out, "ledger")), dataset(join(out, "rejects"))]
+
+
+def _statistics(phase: str, state: Any) -> dict[str, dict[str, Any]]:
+    """Output statistics facets keyed by output dataset name suffix."""
+    counts = state.counts.get(phase, {}) if state is not None else {}
+    if phase == "write_shards" and counts:
+        size = sum(s.get("bytes", 0) for s in state.shards)
+        return {"shards": {"rowCount": counts.get("kept", 0), "size": size}}
+    if phase == "write_ledger" and counts:
+        return {
+            "ledger": {"rowCount": counts.get("rows", 0)},
+            "rejects": {"rowCount": counts.get("dropped", 0) + counts.get("quarantined", 0)},
+        }
+    if phase == "read" and counts:
+        return {"parts.read": {"rowCount": counts.get("read", 0)}}
+    return {}
+
+
+def phase_events(phase: str) -> Callable:
+    """Decorator for a pipeline phase ``(self, executor, state) -> state``: START, then COMPLETE or FAIL."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(pipeline: Any, executor: Any, state: Any, *args: Any, **kwargs: Any) -> Any:
+            emitter = Emitter.from_env(pipeline.output)
+            if emitter is None:
+                return fn(pipeline, executor, state, *args, **kwargs)
+            job = f"{pipeline.name}.{phase}"
+            rid = run_uuid(state.run_id, phase)
+            inputs, outputs = _datasets(pipeline, phase, state)
+
+            def facets(current: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                return {
+                    "parent": {
+                        "_producer": PRODUCER,
+                        "_schemaURL": PARENT_FACET_URL,
+                        "run": {"runId": run_uuid(state.run_id)},
+                        "job": {"namespace": os.environ.get(NAMESPACE_ENV, "assay"), "name": pipeline.name},
+                    },
+                    "assay": {
+                        "_producer": PRODUCER,
+                        "_schemaURL": ASSAY_FACET_URL,
+                        "run_id": state.run_id,
+                        "phase": phase,
+                        "recipe_fingerprint": getattr(current, "fingerprint", "") or pipeline.fingerprint,
+                        "counts": (current.counts.get(phase, {}) if current is not None else {}),
+                    },
+                    **(extra or {}),
+                }
+
+            _safe(emitter, run_event("START", job, rid, inputs, outputs, facets(state)), state.run_id, phase)
+            try:
+                result = fn(pipeline, executor, state, *args, **kwargs)
+            except BaseException as e:
+                error = {
+                    "errorMessage": {
+                        "_producer": PRODUCER,
+                        "_schemaURL": ERROR_FACET_URL,
+                        "message": str(e)[:2000] or type(e).__name__,
+                        "programmingLanguage": "python",
+                    }
+                }
+                _safe(emitter, run_event("FAIL", job, rid, inputs, outputs, facets(state, error)), state.run_id, phase)
+                raise
+            stats = _statistics(phase, result)
+            done_outputs = []
+            for d in outputs:
+                key = d["name"].rsplit("/", 1)[-1]
+                if key in stats:
+                    d = {**d, "outputFacets": {"outputStatistics": {
+                        "_producer": PRODUCER, "_schemaURL": STATS_FACET_URL, **stats[key]}}}
+                done_outputs.append(d)
+            _safe(emitter, run_event("COMPLETE", job, rid, inputs, done_outputs, facets(result)), state.run_id, phase)
+            return result
+
+        return wrapper
+
+    return decorate
+
+
+def _safe(emitter: Emitter, event: dict[str, Any], run_id: str, phase: str) -> None:
+    try:
+        emitter.emit(event, run_id, phase)
+    except Exception as e:  # lineage metadata must never fail the data run
+        log.warning("OpenLineage: could not emit %s of %s: %s", event.get("eventType"), phase, e)
