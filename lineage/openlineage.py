@@ -120,7 +120,6 @@ class Emitter:
         self.url = url
         self.api_key = api_key
         self.timeout = timeout
-        self._seq = 0
 
     @classmethod
     def from_env(cls, output: str) -> Emitter | None:
@@ -135,7 +134,6 @@ class Emitter:
 
     def emit(self, event: dict[str, Any], assay_run_id: str, label: str) -> str:
         """Deliver ``event``; returns where it went (the URL or the file)."""
-        self._seq += 1
         if self.url:
             try:
                 request = urllib.request.Request(
@@ -152,7 +150,11 @@ class Emitter:
                 return self.endpoint()
             except Exception as e:  # the run goes on; the event is kept on disk
                 log.warning("OpenLineage: cannot post to %s (%s); writing the event to files instead", self.url, e)
-        path = join(self.output, "openlineage", assay_run_id, f"{self._seq:03d}-{label}-{event['eventType']}.json")
+        # Names sort in the order the events happened: phase number, then START before its end.
+        phase_no = PHASES.index(label) + 1 if label in PHASES else 99
+        step = {"START": 0, "RUNNING": 1}.get(event["eventType"], 2)
+        name = f"{phase_no:02d}.{step}-{label}-{event['eventType']}.json"
+        path = join(self.output, "openlineage", assay_run_id, name)
         with atomic_open(path, "w") as f:
             json.dump(event, f, indent=2)
         return path
