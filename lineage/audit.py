@@ -95,7 +95,7 @@ class Selectors:
     ) -> Selectors:
         return cls(
             records=list(records),
-            sources=list(sources),
+            sources=[_as_uri(s) for s in sources],
             subject_hashes=sorted({*(subject_hash(s) for s in subjects), *(h.lower() for h in subject_hashes)}),
         )
 
@@ -104,6 +104,13 @@ class Selectors:
 
     def to_dict(self) -> dict[str, list[str]]:
         return {"records": self.records, "sources": self.sources, "subject_hashes": self.subject_hashes}
+
+
+def _as_uri(source: str) -> str:
+    """Sources are recorded as URIs: a local path (or glob) becomes ``file://`` + its absolute form."""
+    if "://" in source:
+        return source
+    return "file://" + os.path.abspath(os.path.expanduser(source))
 
 
 def _files(folder: str, suffix: str = ".parquet") -> list[str]:

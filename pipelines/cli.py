@@ -37,6 +37,7 @@ def main(verbose: bool) -> None:
       assay demo                 run the default recipe on the bundled sample
       assay run RECIPE.yaml      run your own recipe
       assay operators            list the operators a recipe can use
+      assay lineage --help       trace records, find a person's data, erase it, report
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 

@@ -16,7 +16,6 @@ from lineage import audit
 from lineage.schema import LEDGER_SCHEMA
 from lineage.subject import subject_hash
 from operators.shards import read_shard
-from operators.tokenize import Encoder
 from pipelines.cli import main
 from tests.lineage.conftest import EMAIL
 
@@ -155,7 +154,9 @@ def test_find_by_subject_source_and_record(demo):
     source = row["source"]
     exact = audit.find(str(out), audit.Selectors.build(sources=[source]), limit=None)
     glob = audit.find(str(out), audit.Selectors.build(sources=[re.sub(r"corpus.*$", "*.jsonl.gz", source)]), limit=None)
-    assert exact["rows"] == glob["rows"] == 300 and len(exact["records"]) == 300
+    as_path = audit.find(str(out), audit.Selectors.build(sources=[str(demo.corpus)]), limit=10)
+    assert exact["rows"] == glob["rows"] == as_path["rows"] == 300 and len(exact["records"]) == 300
+    assert len(as_path["records"]) == 10 and as_path["truncated"]
     assert exact["summary"]["in_current_shards"] == demo.result.kept
     assert audit.find(str(out), audit.Selectors.build(sources=["file:///elsewhere/*"]))["rows"] == 0
     one = audit.find(str(out), audit.Selectors.build(records=[row["id"]]))

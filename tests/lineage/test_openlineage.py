@@ -7,6 +7,7 @@ import json
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -149,7 +150,7 @@ def test_an_unreachable_endpoint_falls_back_to_files(tmp_path, monkeypatch):
     check_event(event)
     assert event["inputs"][0] == {"namespace": "s3://bucket", "name": "/key/x.jsonl"}
     where = emitter.emit(event, "r", "read")
-    assert json.loads(open(where).read()) == event
+    assert json.loads(Path(where).read_text()) == event
 
 
 def test_emission_can_be_switched_off(tmp_path, monkeypatch):
