@@ -250,7 +250,7 @@ class Ledger:
             params.append(pattern)
         if selectors.subject_hashes:
             clauses.append(
-                f"len(list_intersect(list_transform(coalesce({a}pii, []), lambda x: x.hash), ?::VARCHAR[])) > 0"
+                f"list_has_any(list_transform({a}pii, lambda x: x.hash), ?::VARCHAR[])"
             )
             params.append(selectors.subject_hashes)
         return "(" + " OR ".join(clauses or ["false"]) + ")", params
@@ -471,7 +471,7 @@ def find(output: str, selectors: Selectors, limit: int | None = 1000, ledger: Le
         matched_by.append(f"CASE WHEN source {'GLOB' if _is_glob(pattern) else '='} ? THEN 'source' END")
     if selectors.subject_hashes:
         matched_by.append(
-            "CASE WHEN len(list_intersect(list_transform(coalesce(pii, []), lambda x: x.hash), ?::VARCHAR[])) > 0 "
+            "CASE WHEN list_has_any(list_transform(pii, lambda x: x.hash), ?::VARCHAR[]) "
             "THEN 'subject' END"
         )
     match_expr = "list_distinct(list_filter([" + ", ".join(matched_by) + "], lambda x: x IS NOT NULL))"
