@@ -21,7 +21,7 @@ from tests.lineage.conftest import EMAIL
 
 
 def ledger_rows(out) -> list[dict]:
-    return duckdb.sql(f"SELECT * FROM read_parquet('{out}/ledger/run=*/*.parquet')").arrow().read_all().to_pylist()
+    return duckdb.sql(f"SELECT * FROM read_parquet('{out}/ledger/run=*/*.parquet') ORDER BY run_id, id").arrow().read_all().to_pylist()
 
 
 def shard_rows(out, name) -> list[dict]:
