@@ -399,6 +399,7 @@ def shard(output: str, name: str, ledger: Ledger | None = None) -> dict[str, Any
                    count(*) FILTER (WHERE op.decision = 'keep') AS keep,
                    count(*) FILTER (WHERE op.decision = 'drop') AS drop,
                    count(*) FILTER (WHERE op.decision = 'skipped') AS skipped,
+                   count(*) FILTER (WHERE op.decision = 'not_scored') AS not_scored,
                    avg(op.score) AS mean_score
             FROM (SELECT unnest(ops) AS op FROM ledger WHERE {in_parts})
             GROUP BY ALL ORDER BY stage

@@ -64,7 +64,7 @@ def trace(result: dict[str, Any]) -> Group:
         for col in ("stage", "operator", "version", "fingerprint", "score", "decision", "reason"):
             ops.add_column(col)
         for op in run["ops"]:
-            style = {"drop": "red", "skipped": "dim"}.get(op["decision"], "")
+            style = {"drop": "red", "skipped": "dim", "not_scored": "dim"}.get(op["decision"], "")
             ops.add_row(
                 str(op["stage"]), op["name"], op["version"], op["fingerprint"],
                 "" if op["score"] is None else f"{op['score']:.3f}", op["decision"], op["reason"] or "", style=style,
@@ -100,11 +100,13 @@ def shard(result: dict[str, Any]) -> Group:
     for r in result["by_source"]:
         sources.add_row(r["source"], f"{r['records']:,}", f"{r['tokens'] or 0:,}")
     stages = Table(title="stage decisions over the parts that fed it", title_justify="left")
-    for col in ("stage", "operator", "version", "keep", "drop", "skipped", "mean score", "drop reasons"):
-        stages.add_column(col, justify="right" if col in ("keep", "drop", "skipped", "mean score") else "left")
+    for col in ("stage", "operator", "version", "keep", "drop", "skipped", "not scored", "mean score", "drop reasons"):
+        stages.add_column(col, justify="right" if col in ("keep", "drop", "skipped", "not scored", "mean score")
+                          else "left")
     for s in result["stages"]:
         stages.add_row(
             str(s["stage"]), s["name"], s["version"], str(s["keep"]), str(s["drop"]), str(s["skipped"]),
+            str(s["not_scored"]),
             "" if s["mean_score"] is None else f"{s['mean_score']:.3f}",
             ", ".join(f"{k} {v}" for k, v in s["reasons"].items()),
         )

@@ -57,7 +57,7 @@ def test_trace_tells_a_kept_records_whole_story(demo):
     assert [(o["name"], o["version"], o["fingerprint"]) for o in run["ops"]] == [
         (d["name"], d["version"], d["fingerprint"]) for d in described
     ]
-    assert all(o["decision"] == "keep" for o in run["ops"])
+    assert all(o["decision"] in ("keep", "not_scored") for o in run["ops"])
     assert run["ops"][1]["score"] == pytest.approx(row["lang_score"])
     dedup = run["dedup"]
     assert dedup["is_survivor"] and dedup["survivor"] == row["id"]
@@ -128,8 +128,8 @@ def test_shard_reports_what_went_in(demo):
     fed = [r for r in rows if r["id"] in fed_ids]
     for stage in s["stages"]:
         decisions = [r["ops"][stage["stage"]]["decision"] for r in fed]
-        assert (stage["keep"], stage["drop"], stage["skipped"]) == tuple(
-            decisions.count(d) for d in ("keep", "drop", "skipped"))
+        assert (stage["keep"], stage["drop"], stage["skipped"], stage["not_scored"]) == tuple(
+            decisions.count(d) for d in ("keep", "drop", "skipped", "not_scored"))
     code, output = lineage("shard", f"{out}/shards/{name}", "-o", str(out))
     assert code == 0 and "integrity" in output and "ok" in output
     code, output = lineage("shard", "shard-nope.arrow", "-o", str(out))
