@@ -93,7 +93,8 @@ def demo_template(tmp_path_factory) -> DemoRun:
         p = loaded.pipeline()
         pipeline = Pipeline(
             sources=p.sources,
-            stages=[*p.stages[:-1], _pii_stage(), p.stages[-1]],  # PII before dedup, as the design orders it
+            # PII before dedup, as the design orders it (unless the recipe already scrubs PII).
+            stages=p.stages if any("pii" in op.name for op in p.stages) else [*p.stages[:-1], _pii_stage(), p.stages[-1]],
             tokenizer=p.tokenizer,
             output=p.output,
             rows_per_part=100,

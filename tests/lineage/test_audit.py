@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 
@@ -29,12 +30,20 @@ def shard_rows(out, name) -> list[dict]:
 
 
 def email_record(out) -> tuple[dict, str]:
-    """A kept record whose text holds an e-mail address, and that address."""
-    for name in sorted(p.name for p in (out / "shards").glob("*.arrow")):
-        for row in shard_rows(out, name):
-            m = EMAIL.search(row["text"])
-            if m:
-                return row, m.group()
+    """A kept record whose text *as read* holds an e-mail address (its ledger row), and that address.
+
+    Read from the source corpus, not the shards, so the pick does not depend on
+    whether a PII stage redacted the address in the kept text.
+    """
+    kept = {(r["source"], r["locator"]): r for r in ledger_rows(out) if r["status"] == "kept"}
+    sources = sorted({source for source, _ in kept})
+    for source in sources:
+        with gzip.open(source.removeprefix("file://"), "rt", encoding="utf-8") as f:
+            for line_no, line in enumerate(f, start=1):
+                row = kept.get((source, f"line:{line_no}"))
+                m = EMAIL.search(json.loads(line).get("text", "")) if row else None
+                if m:
+                    return row, m.group()
     raise AssertionError("the demo corpus has no kept record with an e-mail address")
 
 
