@@ -19,6 +19,8 @@ _BUILTIN_MODULES = (
     "operators.exact_dedup",
     "filters.lang_id",
     "filters.quality",
+    "filters.image_hygiene",
+    "filters.clip",
 )
 
 

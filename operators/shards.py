@@ -57,9 +57,8 @@ def write_shard(table: pa.Table, path: str, manifest: dict[str, Any]) -> dict[st
     The manifest is written last, so a shard with a manifest is complete and
     its checksum can be verified against the file.
     """
-    with atomic_open(path) as f:
-        with pa.ipc.new_stream(f, table.schema) as writer:
-            writer.write_table(table, max_chunksize=8192)
+    with atomic_open(path) as f, pa.ipc.new_stream(f, table.schema) as writer:
+        writer.write_table(table, max_chunksize=8192)
     entry = {
         "format": "assay-shard",
         "format_version": FORMAT_VERSION,
