@@ -1,6 +1,7 @@
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -72,7 +73,7 @@ def test_truncated_tar_keeps_what_came_before_and_quarantines_the_rest(tmp_path,
     members = [(f"{i:04d}.png", png((i * 40, 0, 0), (64, 64))) for i in range(4)]
     members = [m for i, (name, data) in enumerate(members) for m in ((name, data), (f"{i:04d}.txt", b"red"))]
     whole = write_tar(tmp_path / "whole.tar", members)
-    data = open(whole, "rb").read()
+    data = Path(whole).read_bytes()
     cut = tmp_path / "cut.tar"
     cut.write_bytes(data[: 5120 + extra])
     rows = read_all(str(cut))
