@@ -109,6 +109,10 @@ class ClipModel:
     """
 
     def __init__(self, config: ClipScoreConfig):
+        if config.checkpoint and not os.path.isfile(os.path.expanduser(config.checkpoint)):
+            raise FileNotFoundError(
+                f"clip_score: checkpoint {config.checkpoint} does not exist; give the path of a local open_clip checkpoint"
+            )
         import open_clip
         import torch
 
@@ -119,10 +123,6 @@ class ClipModel:
             raise RuntimeError("clip_score: device cuda asked for, but torch sees no GPU; use device: auto or cpu")
         self.device = "cuda" if cuda else "cpu"
         self.dtype = torch.float16 if cuda else torch.float32
-        if config.checkpoint and not os.path.isfile(os.path.expanduser(config.checkpoint)):
-            raise FileNotFoundError(
-                f"clip_score: checkpoint {config.checkpoint} does not exist; give the path of a local open_clip checkpoint"
-            )
         name = _resolve_model(config.model)
         self.model, _, self.preprocess = open_clip.create_model_and_transforms(
             name,

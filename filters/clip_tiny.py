@@ -94,7 +94,7 @@ class TinyClip:
     final_loss: float
 
 
-def train_tiny_clip(out_dir: str | Path, steps: int = 200, seed: int = 0, threads: int = 1) -> TinyClip:
+def train_tiny_clip(out_dir: str | Path, steps: int = 300, seed: int = 0, threads: int = 1) -> TinyClip:
     """Train the tiny model on generated shapes and save it under ``out_dir``.
 
     Writes ``assay-tiny-clip.json`` (open_clip model config) and

@@ -51,8 +51,13 @@ class _Model(BaseModel):
 
 class SourceConfig(_Model):
     path: str = Field(description="File, folder, glob or fsspec URL; relative paths are read from the recipe's folder.")
-    format: Literal["jsonl", "parquet"] | None = Field(None, description="Inferred from the file names when absent.")
-    text_field: str = Field("text", description="The field holding the document text.")
+    format: Literal["jsonl", "parquet", "webdataset"] | None = Field(
+        None, description="Inferred from the file names when absent (.tar: webdataset)."
+    )
+    text_field: str = Field("text", description="The field holding the document text (an image-text pair's caption).")
+    image_field: str | None = Field(
+        None, description="Parquet image-text pairs: the column holding the image (bytes, {bytes, path} or a path)."
+    )
     name: str | None = Field(None, description="A short label for summaries.")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (credentials come from the environment).")
 
@@ -121,7 +126,9 @@ class LoadedRecipe:
         except TokenizerError as e:
             raise RecipeError(_where(self.path, None, "tokenizer", str(e))) from e
         return Pipeline(
-            sources=[SourceSpec(s.path, s.format, s.text_field, s.name, s.storage_options) for s in r.sources],
+            sources=[
+                SourceSpec(s.path, s.format, s.text_field, s.name, s.storage_options, s.image_field) for s in r.sources
+            ],
             stages=self.operators,
             tokenizer=tokenizer,
             output=r.output,
