@@ -85,6 +85,10 @@ class ClipScoreConfig(OperatorConfig):
         return self
 
 
+def _expand(path: str) -> str:
+    return os.path.expanduser(os.path.expandvars(path))
+
+
 def _resolve_model(model: str) -> str:
     """The open_clip model name of ``model``, registering a config JSON file under its stem."""
     import open_clip
@@ -109,9 +113,11 @@ class ClipModel:
     """
 
     def __init__(self, config: ClipScoreConfig):
-        if config.checkpoint and not os.path.isfile(os.path.expanduser(config.checkpoint)):
+        checkpoint = _expand(config.checkpoint) if config.checkpoint else None
+        if checkpoint and not os.path.isfile(checkpoint):
             raise FileNotFoundError(
-                f"clip_score: checkpoint {config.checkpoint} does not exist; give the path of a local open_clip checkpoint"
+                f"clip_score: checkpoint {checkpoint} does not exist; give the path of a local open_clip checkpoint "
+                "(recipes may write it as ${VARIABLE}/file.pt, read from the environment)"
             )
         import open_clip
         import torch
@@ -123,10 +129,10 @@ class ClipModel:
             raise RuntimeError("clip_score: device cuda asked for, but torch sees no GPU; use device: auto or cpu")
         self.device = "cuda" if cuda else "cpu"
         self.dtype = torch.float16 if cuda else torch.float32
-        name = _resolve_model(config.model)
+        name = _resolve_model(_expand(config.model))
         self.model, _, self.preprocess = open_clip.create_model_and_transforms(
             name,
-            pretrained=os.path.expanduser(config.checkpoint) if config.checkpoint else None,
+            pretrained=checkpoint,
             precision="fp16" if cuda else "fp32",
             device=self.device,
             pretrained_text=False,

@@ -164,3 +164,44 @@ def auc(positives: list[float], negatives: list[float]) -> float:
         for n in negatives:
             wins += 1.0 if p > n else 0.5 if p == n else 0.0
     return wins / (len(positives) * len(negatives))
+
+
+def write_webdataset(path: str | Path, records: list[tuple[str, dict[str, bytes]]]) -> str:
+    """Write a WebDataset tar shard: ``records`` are ``(key, {extension: bytes})``."""
+    import tarfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w") as tar:
+        for key, files in records:
+            for ext, data in files.items():
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
+def sample_shards(folder: str | Path, shards: int = 2, pairs_per_shard: int = 40, seed: int = 0) -> list[str]:
+    """Image-text WebDataset shards of coloured shapes: most captions match, a quarter are swapped,
+    and a few images are broken (empty, truncated, not an image), duplicated or tiny."""
+    rng = random.Random(seed)
+    paths = []
+    for s in range(shards):
+        records = []
+        for i, (png, text, label) in enumerate(sample_pairs(pairs_per_shard, seed=seed * 1000 + s)):
+            key = f"{s:03d}{i:05d}"
+            kind = i % 20
+            if kind in (1, 5, 9, 13, 17):
+                text = swapped_caption(label, rng)
+            elif kind == 2:
+                png = b""
+            elif kind == 6:
+                png = png[: len(png) // 2]
+            elif kind == 10:
+                png = b"GIF89a not really"
+            elif kind == 14 and records:
+                # An exact copy of this shard's first pair.
+                png, text = records[0][1]["png"], records[0][1]["txt"].decode()
+            records.append((key, {"png": png, "txt": text.encode()}))
+        paths.append(write_webdataset(Path(folder) / f"pairs-{s:05d}.tar", records))
+    return paths
