@@ -62,6 +62,7 @@ def pair_table(images, captions, source) -> pa.Table:
 
 
 def run_parts(op, tmp_path, tables):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     """Stage ``tables`` as parts, run the global stage, apply its patches; the parts as they end."""
     paths = []
     for i, table in enumerate(tables):
@@ -127,3 +128,42 @@ def test_keep_fraction_is_a_global_rank_across_parts(tiny_clip, tmp_path):
     assert sum(r["keep"] for r in out[0].to_pylist()) >= 11
     reasons = {r["drop_reason"] for r in rows if not r["keep"]}
     assert reasons == {"clip_score:below_top_fraction", "clip_score:undecodable_image"}
+
+
+@pytest.mark.slow
+def test_ray_actor_pool_decides_like_the_local_loop(tiny_clip, tmp_path, ray_local):
+    from operators.executor import RayExecutor
+
+    images, matched, swapped = matched_and_swapped(16, seed=13)
+    tables = [pair_table(images[:8], matched[:8], "r0"), pair_table(images[8:], swapped[8:], "r1")]
+    op = ClipScore(model=tiny_clip.model, checkpoint=tiny_clip.checkpoint, keep_fraction=0.25, batch_size=4)
+    local = run_parts(op, tmp_path / "local", tables)
+    paths = []
+    for i, table in enumerate(tables):
+        path = str(tmp_path / "ray" / f"part-{i:05d}.parquet")
+        write_parquet_atomic(table, path)
+        paths.append(path)
+    executor = RayExecutor(concurrency=2)
+    assert op.gpus_per_worker(executor) == 0  # no GPU here: CPU actors, fp32
+    patches = op.run_global(paths, str(tmp_path / "ray" / "work"), executor)
+    on_ray = [
+        op.apply_patch(t, pa.concat_tables([pq.read_table(p) for p in patches[path]]))
+        for path, t in zip(paths, tables, strict=True)
+    ]
+    assert [t.column("keep").to_pylist() for t in on_ray] == [t.column("keep").to_pylist() for t in local]
+    assert sum(r["keep"] for t in on_ray for r in t.to_pylist()) == 4
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_gpu_scores_in_half_precision_agree_with_the_cpu(tiny_clip):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    images, matched, _ = matched_and_swapped(32, seed=14)
+    common = {"model": tiny_clip.model, "checkpoint": tiny_clip.checkpoint, "threshold": 0.0}
+    cpu = ClipModel(ClipScoreConfig(device="cpu", **common))
+    gpu = ClipModel(ClipScoreConfig(device="auto", **common))
+    assert gpu.device == "cuda" and gpu.dtype == torch.float16
+    for a, b in zip(cpu.score(images, matched, 8), gpu.score(images, matched, 8), strict=True):
+        assert abs(a - b) < 0.02
