@@ -123,6 +123,7 @@ def main() -> None:
         "--mode", choices=["threshold", "fraction"], default="fraction",
         help="assay's decision: fraction adds the global rank passes (default)",
     )
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false", help="skip the warm-up model load")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved runs per side; the best counts (default 2)")
     args = parser.parse_args()
 
@@ -146,13 +147,16 @@ def main() -> None:
     bare_s, assay_s = [], []
     with tempfile.TemporaryDirectory(prefix="assay-clip-bench-") as tmp:
         parts = stage_parts(images, captions, Path(tmp), args.rows_per_part)
-        with console.status("warming up (first model load reads the weights from disk)"):
-            bare_loop(args.model, args.checkpoint, args.device, images[: args.batch_size], captions, args.batch_size)
+        if args.warmup:
+            with console.status("warming up (first model load reads the weights from disk)"):
+                bare_loop(args.model, args.checkpoint, args.device, images[: args.batch_size], captions, args.batch_size)
         for r in range(args.repeats):
             with console.status(f"run {r + 1}/{args.repeats}: bare open_clip loop"):
                 bare_s.append(bare_loop(args.model, args.checkpoint, args.device, images, captions, args.batch_size))
+            console.print(f"run {r + 1}: bare open_clip loop {bare_s[-1]:.2f}s ({args.images / bare_s[-1]:.1f} images/s)")
             with console.status(f"run {r + 1}/{args.repeats}: assay clip_score"):
                 assay_s.append(assay_stage(op, parts, Path(tmp) / f"work-{r}"))
+            console.print(f"run {r + 1}: assay clip_score    {assay_s[-1]:.2f}s ({args.images / assay_s[-1]:.1f} images/s)")
     bare, assay = min(bare_s), min(assay_s)
     overhead = assay / bare - 1
     table = Table(title=f"{args.model} CLIP scoring, {args.images} images of {args.size}px, {args.device}, batch {args.batch_size}")
