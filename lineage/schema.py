@@ -51,6 +51,8 @@ PASSTHROUGH = {
     "pii": pa.list_(PII_STRUCT),
     "parents": pa.list_(pa.string()),
     "generator": GENERATOR_STRUCT,
+    # Image-text pairs: the hash of the image bytes as read (finds every copy of an image).
+    "image_hash": pa.string(),
 }
 
 LEDGER_SCHEMA = pa.schema(

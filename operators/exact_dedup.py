@@ -34,13 +34,16 @@ class ExactDedupConfig(OperatorConfig):
 
 
 class _MapWorker:
-    def __init__(self, work_dir: str, num_buckets: int):
+    def __init__(self, work_dir: str, num_buckets: int, column: str = "content_hash"):
         self.work_dir = work_dir
         self.num_buckets = num_buckets
+        self.column = column
 
     def __call__(self, item: dict) -> dict:
-        table = read_parquet(item["part"], columns=["id", "content_hash", "keep"])
-        table = table.filter(kept_mask(table)).drop_columns(["keep"])
+        table = read_parquet(item["part"], columns=["id", self.column, "keep"])
+        table = table.filter(pc.and_(kept_mask(table), pc.is_valid(table.column(self.column))))
+        # Records without a hash (an image that never decoded) have nothing to match.
+        table = table.drop_columns(["keep"]).rename_columns(["id", "content_hash"])
         table = table.append_column("part", pa.array([item["part"]] * table.num_rows, pa.string()))
         buckets = pc.cast(
             pc.utf8_slice_codeunits(table.column("content_hash"), 0, 8), pa.string()
@@ -103,13 +106,18 @@ class ExactDedup(GlobalOperator):
     version = "1"
     Config = ExactDedupConfig
 
+    @property
+    def hash_column(self) -> str:
+        """The column whose equal values make duplicates (hex digests)."""
+        return "content_hash"
+
     def run_global(self, parts, work_dir, executor):
         buckets = self.config.num_buckets or max(1, min(256, len(parts)))
         makedirs(work_dir)
         maps = executor.map(
             _MapWorker,
             [{"part": p, "index": i} for i, p in enumerate(parts)],
-            {"work_dir": work_dir, "num_buckets": buckets},
+            {"work_dir": work_dir, "num_buckets": buckets, "column": self.hash_column},
             desc=f"{self.name}: hash",
             stateful=False,
         )

@@ -38,6 +38,7 @@ class Executor(ABC):
         *,
         desc: str = "",
         stateful: bool = True,
+        num_gpus: float = 0,
     ) -> list[dict[str, Any]]:
         """Run the worker over ``items``.
 
@@ -48,11 +49,17 @@ class Executor(ABC):
             desc: what to call the stage in progress output.
             stateful: True for workers that load models (an actor pool on Ray);
                 False for cheap stateless work (Ray tasks).
+            num_gpus: GPUs each worker holds (a model on the GPU); 0 for CPU work.
         """
 
     @property
     def parallelism(self) -> int:
         return 1
+
+    @property
+    def gpus(self) -> int:
+        """GPUs the workers of this executor can use (0: CPU only)."""
+        return 0
 
     def _tick(self, desc: str, done: int, total: int) -> None:
         if self.progress is not None:
@@ -62,7 +69,7 @@ class Executor(ABC):
 class LocalExecutor(Executor):
     """Runs everything in this process, in order. For unit tests and debugging."""
 
-    def map(self, worker_cls, items, worker_kwargs=None, *, desc="", stateful=True):
+    def map(self, worker_cls, items, worker_kwargs=None, *, desc="", stateful=True, num_gpus=0):
         worker = worker_cls(**(worker_kwargs or {}))
         results = []
         self._tick(desc, 0, len(items))
@@ -70,6 +77,12 @@ class LocalExecutor(Executor):
             results.append(worker(item))
             self._tick(desc, i + 1, len(items))
         return results
+
+    @property
+    def gpus(self) -> int:
+        import torch
+
+        return torch.cuda.device_count()
 
 
 class _RayBatchAdapter:
@@ -129,7 +142,11 @@ class RayExecutor(Executor):
             return self._concurrency
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
-    def map(self, worker_cls, items, worker_kwargs=None, *, desc="", stateful=True):
+    @property
+    def gpus(self) -> int:
+        return int(self._ray.cluster_resources().get("GPU", 0))
+
+    def map(self, worker_cls, items, worker_kwargs=None, *, desc="", stateful=True, num_gpus=0):
         import ray.data
 
         if not items:
@@ -138,6 +155,9 @@ class RayExecutor(Executor):
         ds = ray.data.from_items(rows, override_num_blocks=len(rows))
         kwargs = {"worker_cls": worker_cls, "worker_kwargs": worker_kwargs or {}}
         concurrency = min(self.parallelism, len(items))
+        if num_gpus:
+            # One actor per GPU share: more would queue for a device that is not there.
+            concurrency = max(1, min(len(items), int(self.gpus / num_gpus)))
         if stateful:
             ds = ds.map_batches(
                 _RayBatchAdapter,
@@ -145,6 +165,7 @@ class RayExecutor(Executor):
                 batch_size=1,
                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=concurrency),
                 num_cpus=1,
+                num_gpus=num_gpus,
                 batch_format="numpy",
             )
         else:
@@ -154,6 +175,7 @@ class RayExecutor(Executor):
                 batch_size=1,
                 compute=ray.data.TaskPoolStrategy(size=concurrency),
                 num_cpus=1,
+                num_gpus=num_gpus,
                 batch_format="numpy",
             )
         results: list[Any] = [None] * len(items)

@@ -44,8 +44,8 @@ from operators.base import GlobalOperator, Operator
 from operators.executor import Executor
 from operators.io import atomic_open, exists, filesystem, join, makedirs, read_parquet, write_parquet_atomic
 from operators.readers import SourceSpec, expand, read_file
-from operators.schema import kept_mask
-from operators.shards import MANIFEST_SUFFIX, build_shard_table, write_shard
+from operators.schema import is_image_text, kept_mask
+from operators.shards import MANIFEST_SUFFIX, build_image_text_shard_table, build_shard_table, write_shard
 from operators.tokenize import Encoder, TokenizerInfo
 
 log = logging.getLogger(__name__)
@@ -326,9 +326,12 @@ class ShardWorker:
         if kept.num_rows:
             texts = kept.column("text").to_pylist()
             tokens = self._encoder.encode(texts)
-            shard_table = build_shard_table(
-                kept.column("id").to_pylist(), kept.column("source").to_pylist(), texts, tokens
-            )
+            if is_image_text(kept):
+                shard_table = build_image_text_shard_table(kept, tokens)
+            else:
+                shard_table = build_shard_table(
+                    kept.column("id").to_pylist(), kept.column("source").to_pylist(), texts, tokens
+                )
             shard_name = f"shard-{name}.arrow"
             shard_entry = write_shard(
                 shard_table,

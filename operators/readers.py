@@ -4,6 +4,14 @@ A reader never raises on bad content. A malformed line or record (bad JSON,
 invalid UTF-8, a missing or non-string text field, a truncated compressed
 stream, an unreadable Parquet file) becomes a *quarantined* record that names
 the file, the line or row, and the reason, so that every input is accounted for.
+
+Image-text pairs come from WebDataset tar shards (``key.jpg`` + ``key.txt`` or
+``key.json``) or from Parquet with an image column (bytes, a Hugging Face
+``{bytes, path}`` struct, or a path relative to the Parquet file). They follow
+:data:`~operators.schema.IMAGE_TEXT_SCHEMA`: the caption is the record's
+``text``, the encoded image its ``image``. Whether an image decodes is not the
+reader's business (the ``image_hygiene`` stage decides, with a reason); a pair
+without an image or a caption is quarantined here.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import io
 import json
 import lzma
 import os
+import tarfile
 import time
 import zlib
 from collections.abc import Iterator
@@ -27,9 +36,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from operators.schema import BASE_SCHEMA, content_hash, record_id, text_hash
+from operators.schema import BASE_SCHEMA, IMAGE_TEXT_SCHEMA, bytes_hash, content_hash, record_id, text_hash
 
-Format = Literal["jsonl", "parquet"]
+Format = Literal["jsonl", "parquet", "webdataset"]
 
 _JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
@@ -38,6 +47,9 @@ _JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 #: being held in memory whole, so one runaway line (or a compression bomb made
 #: of one) cannot take a worker down. Set per source with ``max_doc_bytes``.
 DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+#: File extensions WebDataset shards use for images (the part after the key).
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
 _COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".xz": "xz"}
 
 
@@ -51,10 +63,15 @@ class SourceSpec:
 
     Attributes:
         path: a local path, glob, or fsspec URL (``s3://bucket/prefix/*.jsonl.zst``).
-        format: ``jsonl`` or ``parquet``; inferred from the file name when None.
-        text_field: the field holding the document text.
+        format: ``jsonl``, ``parquet`` or ``webdataset``; inferred from the file name when None.
+        text_field: the field holding the document text (the caption of an
+            image-text pair; in a WebDataset shard, the field of ``key.json``
+            read when there is no ``key.txt``).
         name: a short label for summaries; defaults to the path.
         max_doc_bytes: documents larger than this are quarantined (``too_large``).
+        image_field: the Parquet column holding the image (bytes, a
+            ``{bytes, path}`` struct, or a path); set, the source is image-text.
+            WebDataset sources are always image-text.
     """
 
     path: str
@@ -63,6 +80,7 @@ class SourceSpec:
     name: str | None = None
     storage_options: dict[str, Any] = field(default_factory=dict)
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
+    image_field: str | None = None
 
     @property
     def label(self) -> str:
@@ -77,11 +95,13 @@ def infer_format(path: str) -> tuple[Format, str | None]:
         if name.endswith(suffix):
             compression, name = codec, name[: -len(suffix)]
             break
+    if path.lower().endswith(_TAR_SUFFIXES):
+        return "webdataset", None  # tarfile reads gzip-compressed shards itself
     if name.endswith(".parquet") or name.endswith(".pq"):
         return "parquet", compression
     if name.endswith(_JSONL_SUFFIXES):
         return "jsonl", compression
-    raise SourceError(f"{path}: cannot tell the format from the name; set 'format: jsonl' or 'format: parquet'")
+    raise SourceError(f"{path}: cannot tell the format from the name; set 'format: jsonl', 'format: parquet' or 'format: webdataset'")
 
 
 #: Attempts at listing a remote source before giving up (network blips, throttling).
@@ -205,10 +225,18 @@ def _has_surrogates(text: str) -> bool:
 
 def read_file(path: str, spec: SourceSpec, batch_rows: int = 10_000) -> Iterator[pa.Table]:
     """Yield base-schema tables of at most ``batch_rows`` records from one file."""
-    fmt, compression = infer_format(path)
     if spec.format:
-        fmt = spec.format
-    reader = _read_jsonl if fmt == "jsonl" else _read_parquet
+        fmt, compression = spec.format, None
+        with contextlib.suppress(SourceError):
+            compression = infer_format(path)[1]
+    else:
+        fmt, compression = infer_format(path)
+    if fmt == "webdataset":
+        reader = _read_webdataset
+    elif fmt == "parquet":
+        reader = _read_image_parquet if spec.image_field else _read_parquet
+    else:
+        reader = _read_jsonl
     yield from reader(path, spec, compression, batch_rows)
 
 
@@ -331,6 +359,164 @@ def _read_parquet(path: str, spec: SourceSpec, compression: str | None, batch_ro
                 for obj in batch.to_pylist():
                     batcher.add_object(f"row:{row}", obj)
                     row += 1
+                yield batcher.flush()
+    except (OSError, pa.ArrowException, ValueError) as e:
+        batcher.quarantine(f"row:{row}+", f"unreadable_parquet: {type(e).__name__}: {str(e)[:120]}")
+    if len(batcher):
+        yield batcher.flush()
+
+
+# ---------------------------------------------------------------- image-text pairs
+
+
+class _PairBatcher(_Batcher):
+    """Accumulates image-text pairs (:data:`IMAGE_TEXT_SCHEMA`)."""
+
+    def _reset(self) -> None:
+        self.cols = {name: [] for name in IMAGE_TEXT_SCHEMA.names}
+
+    def add_pair(self, locator: str, caption: Any, image: bytes | None, meta: dict[str, Any] | None) -> None:
+        if image is None:
+            self.quarantine(locator, "missing_image: no image for this record")
+            return
+        if caption is None:
+            self.quarantine(locator, f"missing_caption: no {self.text_field!r}")
+            return
+        if not isinstance(caption, str):
+            self.quarantine(locator, f"wrong_type: {self.text_field!r} is {type(caption).__name__}, expected string")
+            return
+        if _has_surrogates(caption):
+            self.quarantine(locator, "invalid_unicode: lone surrogate in caption")
+            return
+        self.add(locator, caption, meta)
+        self.cols["image"].append(image)
+        self.cols["image_hash"].append(bytes_hash(image))
+
+    def quarantine(self, locator: str, reason: str) -> None:
+        super().quarantine(locator, reason)
+        self.cols["image"].append(None)
+        self.cols["image_hash"].append(None)
+
+    def flush(self) -> pa.Table:
+        table = pa.table(self.cols, schema=IMAGE_TEXT_SCHEMA)
+        self._reset()
+        return table
+
+
+def _split_key(member: str) -> tuple[str, str]:
+    """WebDataset's rule: the key is the path up to the first dot of the file name."""
+    folder, _, name = member.rpartition("/")
+    stem, _, ext = name.partition(".")
+    return (f"{folder}/{stem}" if folder else stem), ext.lower()
+
+
+def _read_webdataset(path: str, spec: SourceSpec, compression: str | None, batch_rows: int) -> Iterator[pa.Table]:
+    batcher = _PairBatcher(path, spec.text_field)
+    count = 0
+
+    def emit(key: str, files: dict[str, bytes]) -> None:
+        locator = f"key:{key}"
+        image_ext = next((e for e in IMAGE_EXTENSIONS if e in files), None)
+        meta: dict[str, Any] = {}
+        caption: Any = None
+        if "json" in files:
+            try:
+                obj = json.loads(files["json"].decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+                batcher.quarantine(locator, f"bad_json: {str(e)[:120]}")
+                return
+            if isinstance(obj, dict):
+                caption = obj.get(spec.text_field)
+                meta = {k: v for k, v in obj.items() if k != spec.text_field}
+        if "txt" in files:
+            try:
+                caption = files["txt"].decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                batcher.quarantine(locator, f"invalid_utf8: byte {e.start} of {key}.txt")
+                return
+        if image_ext:
+            meta["image_ext"] = image_ext
+        batcher.add_pair(locator, caption, files.get(image_ext) if image_ext else None, meta)
+
+    key: str | None = None
+    files: dict[str, bytes] = {}
+    try:
+        with fsspec.open(path, "rb", **spec.storage_options) as raw, tarfile.open(fileobj=raw, mode="r|*") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                member_key, ext = _split_key(member.name)
+                if os.path.basename(member_key).startswith((".", "_")) or not ext:
+                    continue  # tar metadata (``__key__`` files, ``.DS_Store``)
+                if member_key != key:
+                    if key is not None:
+                        emit(key, files)
+                        count += 1
+                    key, files = member_key, {}
+                handle = tar.extractfile(member)
+                files[ext] = handle.read() if handle is not None else b""
+                if len(batcher) >= batch_rows:
+                    yield batcher.flush()
+            if compression is None and path.lower().endswith(".tar"):
+                # A tar cut at a member boundary reads as a shorter, valid tar:
+                # only the missing end-of-archive blocks tell (and then the last
+                # key may have lost files, so it is part of the unreadable rest).
+                raw.seek(tar.offset)
+                if len(raw.read(tarfile.BLOCKSIZE)) < tarfile.BLOCKSIZE:
+                    raise tarfile.ReadError("no end-of-archive marker: the shard is truncated")
+            if key is not None:
+                emit(key, files)
+                key = None
+    except (OSError, EOFError, tarfile.TarError, ValueError) as e:
+        # A truncated or corrupt tar: the pairs before the damage were read;
+        # the rest of the shard is one quarantined record naming where.
+        where = f"key:{key}+" if key is not None else f"member:{count}+"
+        batcher.quarantine(where, f"unreadable_rest_of_file: {type(e).__name__}: {str(e)[:120]}")
+    if len(batcher):
+        yield batcher.flush()
+
+
+def _image_value(value: Any, base: str, storage_options: dict[str, Any]) -> tuple[bytes | None, str | None]:
+    """``(image bytes, problem)`` from a Parquet image cell (bytes, {bytes, path} or a path)."""
+    if isinstance(value, dict):  # Hugging Face ``Image`` feature
+        if value.get("bytes") is not None:
+            return value["bytes"], None
+        value = value.get("path")
+    if value is None:
+        return None, None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value), None
+    if not isinstance(value, str):
+        return None, f"wrong_type: image is {type(value).__name__}, expected bytes or a path"
+    target = value if "://" in value or os.path.isabs(value) else f"{base.rstrip('/')}/{value}"
+    try:
+        with fsspec.open(target, "rb", **storage_options) as f:
+            return f.read(), None
+    except (OSError, ValueError) as e:
+        return None, f"unreadable_image_path: {value}: {type(e).__name__}"
+
+
+def _read_image_parquet(path: str, spec: SourceSpec, compression: str | None, batch_rows: int) -> Iterator[pa.Table]:
+    batcher = _PairBatcher(path, spec.text_field)
+    base = path.rsplit("/", 1)[0] if "/" in path else "."
+    row = 0
+    try:
+        with fsspec.open(path, "rb", **spec.storage_options) as f:
+            pf = pq.ParquetFile(f)
+            if spec.image_field not in pf.schema_arrow.names:
+                raise SourceError(f"no image column {spec.image_field!r} (columns: {', '.join(pf.schema_arrow.names)})")
+            for batch in pf.iter_batches(batch_size=batch_rows):
+                for obj in batch.to_pylist():
+                    locator = f"row:{row}"
+                    row += 1
+                    image, problem = _image_value(obj.get(spec.image_field), base, spec.storage_options)
+                    if problem:
+                        batcher.quarantine(locator, problem)
+                        continue
+                    meta = {k: v for k, v in obj.items() if k not in (spec.text_field, spec.image_field)}
+                    if isinstance(obj.get(spec.image_field), str):
+                        meta["image_path"] = obj[spec.image_field]
+                    batcher.add_pair(locator, obj.get(spec.text_field), image, meta or None)
                 yield batcher.flush()
     except (OSError, pa.ArrowException, ValueError) as e:
         batcher.quarantine(f"row:{row}+", f"unreadable_parquet: {type(e).__name__}: {str(e)[:120]}")

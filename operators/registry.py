@@ -21,6 +21,8 @@ _BUILTIN_MODULES = (
     "filters.quality",
     "filters.classifier",
     "filters.toxicity",
+    "filters.image_hygiene",
+    "filters.clip",
 )
 
 

@@ -37,6 +37,13 @@ BASE_SCHEMA = pa.schema(
 )
 BASE_COLUMNS = tuple(BASE_SCHEMA.names)
 
+# Image-text pairs: the base record with the caption as ``text`` (so every text
+# operator governs captions unchanged), plus the encoded image as read and the
+# hash of its bytes (exact image dedup, lineage). Images stay encoded (JPEG,
+# PNG, ...) from reader to shard: decoding is the hygiene and CLIP stages' job.
+IMAGE_TEXT_SCHEMA = BASE_SCHEMA.append(pa.field("image", pa.binary())).append(pa.field("image_hash", pa.string()))
+IMAGE_COLUMNS = ("image", "image_hash")
+
 _PUNCT_RE = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE_RE = re.compile(r"\s+", re.UNICODE)
 
@@ -54,6 +61,17 @@ def record_id(source: str, locator: str) -> str:
 def text_hash(text: str) -> str:
     """Hash of a text exactly as it is (used for before/after hashes in lineage)."""
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def bytes_hash(data: bytes) -> str:
+    """Hash of raw bytes (an image file as read): equal for byte-identical files."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def is_image_text(table_or_schema) -> bool:
+    """Whether records carry an image (image-text pairs) besides their text."""
+    schema = table_or_schema.schema if isinstance(table_or_schema, pa.Table) else table_or_schema
+    return "image" in schema.names
 
 
 def dedup_normal_form(text: str) -> str:

@@ -31,6 +31,22 @@ SHARD_SCHEMA = pa.schema(
         pa.field("token_start", pa.int64(), nullable=False),
     ]
 )
+# Image-text shards: the caption's tokens as in a text shard, plus the encoded
+# image (as read: JPEG stays JPEG) and what the image stages learnt about it.
+# Arrow rather than WebDataset tar: the same manifest, checksum, ledger
+# placement and memory-mapped random access as text shards, and one file
+# readable by pyarrow, DuckDB and `datasets` (whose Image feature decodes these
+# bytes); a training loader decodes only the rows it samples.
+IMAGE_TEXT_SHARD_SCHEMA = pa.schema(
+    [
+        *SHARD_SCHEMA,
+        pa.field("image", pa.binary(), nullable=False),
+        pa.field("image_hash", pa.string()),
+        pa.field("image_width", pa.int32()),
+        pa.field("image_height", pa.int32()),
+        pa.field("clip_score", pa.float32()),
+    ]
+)
 MANIFEST_SUFFIX = ".manifest.json"
 FORMAT_VERSION = 1
 
@@ -49,6 +65,22 @@ def build_shard_table(ids: list[str], sources: list[str], texts: list[str], toke
         },
         schema=SHARD_SCHEMA,
     )
+
+
+def build_image_text_shard_table(kept: pa.Table, tokens: list[list[int]]) -> pa.Table:
+    """An image-text shard from the kept pairs of a part and their caption tokens."""
+    text = build_shard_table(
+        kept.column("id").to_pylist(), kept.column("source").to_pylist(), kept.column("text").to_pylist(), tokens
+    )
+    columns = {name: text.column(name) for name in SHARD_SCHEMA.names}
+    for field in IMAGE_TEXT_SHARD_SCHEMA:
+        if field.name in columns:
+            continue
+        if field.name in kept.column_names:
+            columns[field.name] = kept.column(field.name).cast(field.type)
+        else:  # a recipe without that stage
+            columns[field.name] = pa.nulls(kept.num_rows, field.type)
+    return pa.table(columns, schema=IMAGE_TEXT_SHARD_SCHEMA)
 
 
 def write_shard(table: pa.Table, path: str, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -50,8 +50,11 @@ class RecipeSpec:
         key: ``name`` made safe for Dagster names; prefixes the asset keys and names the group.
         description: the recipe's description.
         stages: the enabled stages' operator names, in order.
-        dedup_stages: the names of the global (dedup) stages.
+        dedup_stages: the names of the global dedup stages.
         checks: the recipe's quality gate bounds.
+        global_stages: the names of every global stage (dedup, and scorers that rank the whole run).
+        image_text: the sources are image-text pairs (WebDataset, or Parquet with an image column):
+            the same phase assets, with image-text shards.
     """
 
     path: Path
@@ -61,6 +64,13 @@ class RecipeSpec:
     stages: tuple[str, ...]
     dedup_stages: tuple[str, ...]
     checks: ChecksConfig
+    image_text: bool = False
+    global_stages: tuple[str, ...] = ()
+
+    @property
+    def records(self) -> str:
+        """What the recipe's records are, for descriptions."""
+        return "image-text pairs" if self.image_text else "records"
 
     @classmethod
     def from_file(cls, path: Path) -> "RecipeSpec":
@@ -72,12 +82,21 @@ class RecipeSpec:
             key=safe_name(recipe.name),
             description=recipe.description,
             stages=tuple(op.name for op in loaded.operators),
-            dedup_stages=tuple(op.name for op in loaded.operators if isinstance(op, GlobalOperator)),
+            # Global stages that score (clip_score's global rank) filter; they are not dedup.
+            dedup_stages=tuple(
+                op.name for op in loaded.operators if isinstance(op, GlobalOperator) and not op.score_column
+            ),
+            global_stages=tuple(op.name for op in loaded.operators if isinstance(op, GlobalOperator)),
+            image_text=any(s.image_field or s.format == "webdataset" or _is_tar(s.path) for s in recipe.sources),
             checks=recipe.checks,
         )
 
     def asset_key(self, noun: str) -> dg.AssetKey:
         return dg.AssetKey(f"{self.key}_{noun}")
+
+
+def _is_tar(path: str) -> bool:
+    return path.lower().endswith((".tar", ".tar.gz", ".tgz"))
 
 
 def recipe_files(folder: Path = PACKAGED_RECIPES) -> list[Path]:
@@ -150,7 +169,8 @@ def recipe_assets(spec: RecipeSpec) -> list[dg.AssetsDefinition]:
     """The five phase assets of one recipe."""
     keys = {noun: spec.asset_key(noun) for noun in PHASES}
     common: dict[str, Any] = {"group_name": spec.key, "owners": OWNERS}
-    stream = [s for s in spec.stages if s not in spec.dedup_stages]
+    global_stages = [s for s in spec.stages if s in spec.global_stages]
+    stream = [s for s in spec.stages if s not in spec.global_stages]
 
     def pipeline_for(state: RunState) -> Pipeline:
         # A later phase rebuilds the pipeline on the run's own output, so a run
@@ -159,7 +179,7 @@ def recipe_assets(spec: RecipeSpec) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         key=keys["raw_documents"],
-        description=f"{spec.name}: source records read into staged Parquet parts; malformed input is quarantined, not lost.",
+        description=f"{spec.name}: source {spec.records} read into staged Parquet parts; malformed input is quarantined, not lost.",
         kinds={"ray", "parquet"},
         **common,
     )
@@ -192,7 +212,7 @@ def recipe_assets(spec: RecipeSpec) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=keys["decided_documents"],
         ins={"raw": dg.AssetIn(keys["raw_documents"])},
-        description=f"{spec.name}: records scored and decided by the stream stages ({', '.join(stream) or 'none'}); "
+        description=f"{spec.name}: {spec.records} scored and decided by the stream stages ({', '.join(stream) or 'none'}); "
         "every drop has a reason.",
         kinds={"ray", "parquet"},
         **common,
@@ -207,7 +227,7 @@ def recipe_assets(spec: RecipeSpec) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=keys["deduplicated_documents"],
         ins={"decided": dg.AssetIn(keys["decided_documents"])},
-        description=f"{spec.name}: records after the global stages ({', '.join(spec.dedup_stages) or 'none'}); "
+        description=f"{spec.name}: {spec.records} after the global stages ({', '.join(global_stages) or 'none'}); "
         "one survivor per duplicate cluster.",
         kinds={"ray", "parquet"},
         **common,
@@ -233,7 +253,9 @@ def recipe_assets(spec: RecipeSpec) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=keys["training_shards"],
         ins={"deduplicated": dg.AssetIn(keys["deduplicated_documents"])},
-        description=f"{spec.name}: kept records tokenized into Arrow IPC shards with per-shard manifests (sha256, counts, tokenizer).",
+        description=f"{spec.name}: kept {spec.records} tokenized into Arrow IPC shards"
+        + (" (caption tokens with the image bytes)" if spec.image_text else "")
+        + " with per-shard manifests (sha256, counts, tokenizer).",
         kinds={"ray", "arrow"},
         **common,
     )

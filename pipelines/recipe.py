@@ -52,8 +52,13 @@ class _Model(BaseModel):
 
 class SourceConfig(_Model):
     path: str = Field(description="File, folder, glob or fsspec URL; relative paths are read from the recipe's folder.")
-    format: Literal["jsonl", "parquet"] | None = Field(None, description="Inferred from the file names when absent.")
-    text_field: str = Field("text", description="The field holding the document text.")
+    format: Literal["jsonl", "parquet", "webdataset"] | None = Field(
+        None, description="Inferred from the file names when absent (.tar: webdataset)."
+    )
+    text_field: str = Field("text", description="The field holding the document text (an image-text pair's caption).")
+    image_field: str | None = Field(
+        None, description="Parquet image-text pairs: the column holding the image (bytes, {bytes, path} or a path)."
+    )
     name: str | None = Field(None, description="A short label for summaries.")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (credentials come from the environment).")
     max_doc_bytes: int = Field(
@@ -62,7 +67,10 @@ class SourceConfig(_Model):
     )
 
     def spec(self) -> SourceSpec:
-        return SourceSpec(self.path, self.format, self.text_field, self.name, self.storage_options, self.max_doc_bytes)
+        return SourceSpec(
+            path=self.path, format=self.format, text_field=self.text_field, name=self.name,
+            storage_options=self.storage_options, max_doc_bytes=self.max_doc_bytes, image_field=self.image_field,
+        )
 
 
 class StageConfig(_Model):

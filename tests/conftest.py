@@ -61,3 +61,11 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep the converted tokenizer in one cache for the test session, not the user's."""
     cache = tmp_path_factory.getbasetemp() / "assay-cache"
     monkeypatch.setenv("ASSAY_CACHE", os.environ.get("ASSAY_TEST_CACHE", str(cache)))
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    """A tiny open_clip model trained on coloured shapes, once per test session (tens of seconds)."""
+    from filters.clip_tiny import train_tiny_clip
+
+    return train_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
