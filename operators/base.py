@@ -203,6 +203,9 @@ class GlobalOperator(Operator):
     def run_global(self, parts: list[str], work_dir: str, executor: Executor) -> dict[str, list[str]]:
         """Return ``{part path: [patch paths]}`` for the parts that change."""
 
+    def commit(self, work_dir: str, executor: Executor, run_id: str) -> None:
+        """Called once the run's shards are written: persist state for later runs (an index)."""
+
     def apply_patch(self, table: pa.Table, patch: pa.Table) -> pa.Table:
         """Merge a patch (rows keyed by ``id``) into ``table``."""
         if not patch.num_rows:

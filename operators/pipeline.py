@@ -619,6 +619,8 @@ class Pipeline:
         state.counts["write_shards"] = {**totals, "shards": len(state.shards), "tokens": _tokens(state.shards)}
         self._write_manifest(state, totals)
         _remove_stale_shards(self.output, {s["shard"] for s in state.shards})
+        for op in self.global_ops:  # e.g. fuzzy dedup's incremental index, now that survivors are final
+            op.commit(join(state.work, f"stage-{op.stage_index:02d}-{op.name}"), executor, state.run_id)
         state.timings["tokenize+write"] = time.monotonic() - t0
         return state
 
@@ -812,7 +814,8 @@ class Pipeline:
             if reason and reason.startswith("quarantine:"):
                 quarantine_reasons[reason.split(":", 2)[1]] += count
             else:
-                drop_reasons[reason] += count
+                # A third field is a detail (e.g. which record it duplicates): count by operator:reason.
+                drop_reasons[":".join((reason or "").split(":", 2)[:2]) if reason else reason] += count
         return RunResult(
             run_id=state.run_id,
             output=self.output,

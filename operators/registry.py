@@ -17,6 +17,7 @@ _REGISTRY: dict[str, type[Operator]] = {}
 _BUILTIN_MODULES = (
     "operators.normalize",
     "operators.exact_dedup",
+    "operators.fuzzy_dedup",
     "filters.lang_id",
     "filters.quality",
     "filters.classifier",

@@ -46,5 +46,6 @@ def test_demo_runs_on_ray_and_reports(tmp_path):
     assert summary["kept"] > 200 and summary["tokens"] > 0
     reasons = summary["drop_reasons"]
     assert reasons.get("exact_dedup:duplicate", 0) > 0
+    assert reasons.get("fuzzy_dedup:near_duplicate_of", 0) > 0  # the sample's near_dup records
     assert any(r.startswith("gopher_") or r.startswith("c4_fineweb") for r in reasons)
     assert "read = kept + dropped + quarantined" in proc.stdout and "ok" in proc.stdout
