@@ -139,7 +139,7 @@ class LLM(ABC):
     async def acomplete(self, request: Request) -> Completion:
         """Answer one request (one attempt; the :class:`Runner` retries)."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook; most backends hold nothing
         """Release connections."""
 
     def describe(self) -> dict[str, str]:

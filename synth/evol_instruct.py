@@ -74,8 +74,7 @@ _LEAKED = ("#the given prompt#", "#rewritten prompt#", "#given prompt#", "#creat
            "rewritten prompt", "created prompt")  # fmt: skip
 _LABEL = re.compile(r"(?is)^\s*(?:\*\*)?#*\s*(?:the\s+)?(?:rewritten|created|new)\s+prompt\s*#*\s*:?\s*(?:\*\*)?\s*")
 _STOPWORDS = frozenset(
-    "a an the and or but if then of to in on at by for with is are was were be been it this that these those i you "
-    "he she we they me my your our his her its their as so not no yes do does did".split()
+    ["a", "an", "the", "and", "or", "but", "if", "then", "of", "to", "in", "on", "at", "by", "for", "with", "is", "are", "was", "were", "be", "been", "it", "this", "that", "these", "those", "i", "you", "he", "she", "we", "they", "me", "my", "your", "our", "his", "her", "its", "their", "as", "so", "not", "no", "yes", "do", "does", "did"]
 )
 
 
