@@ -52,6 +52,11 @@ def synthetic_reply(prompt: str, rng: random.Random) -> str:
     return f"Here is an answer: {rng.choice(_OBJECTS)} {rng.choice(_MODS)}."
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # socketserver's default of 5 refuses bursts of concurrent clients
+    daemon_threads = True
+
+
 class LoopbackServer:
     """A scripted chat-completions server on 127.0.0.1 (a free port), run in a thread.
 
@@ -79,7 +84,9 @@ class LoopbackServer:
         hang_first: int = 0,
         trickle: float | None = None,
         responder: Callable[[dict[str, Any]], str] | None = None,
+        port: int = 0,
     ):
+        self.port = port
         self.latency = latency
         self.fail_first = fail_first
         self.fail_status = fail_status
@@ -106,6 +113,9 @@ class LoopbackServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle's algorithm
+            # and the client's delayed ACK hold every body back ~40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # quiet
                 pass
@@ -113,8 +123,7 @@ class LoopbackServer:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 owner._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="loopback-llm", daemon=True)
         self._thread.start()
         return self
@@ -194,3 +203,23 @@ class LoopbackServer:
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+
+def main() -> None:
+    """Serve until interrupted, in a process of its own (benchmarks keep client and server apart)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="A scripted OpenAI-compatible server on 127.0.0.1 (tests, benchmarks).")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--latency", type=float, default=0.0, help="Seconds every request waits.")
+    args = ap.parse_args()
+    server = LoopbackServer(latency=args.latency, port=args.port).start()
+    print(server.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
