@@ -196,7 +196,9 @@ class HTTPBackend(LLM):
         import httpx
 
         if self._client is None:
-            limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+            # The Runner's semaphore bounds the requests in flight (it may be set above
+            # this backend's default); the pool must not add a second, lower cap.
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
             self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.config.timeout), limits=limits)
         return self._client
 

@@ -157,3 +157,9 @@ def test_connection_refused_is_retried_then_reported():
     runner = Runner(HTTPBackend({"base_url": url, "model": "m"}), max_retries=1, backoff=0.01)
     assert runner.run(_requests(1)) == [None]
     assert runner.stats.requests == 2
+
+
+def test_runner_concurrency_above_the_backend_default():
+    with LoopbackServer(latency=0.2) as server:
+        out = Runner(_backend(server, concurrency=2), concurrency=6).run(_requests(12))
+    assert all(out) and server.max_in_flight == 6
