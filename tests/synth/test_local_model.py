@@ -31,8 +31,8 @@ def test_self_instruct_rounds_with_smollm2(tmp_path, monkeypatch):
         max_rounds=2,
         self_instruct={
             "requests_per_round": 2,
-            "instruction_sampling": {"max_tokens": 48, "temperature": 0.7},
-            "instance_sampling": {"max_tokens": 32, "temperature": 0.0},
+            "instruction_sampling": {"max_tokens": 40, "temperature": 1.0},
+            "instance_sampling": {"max_tokens": 24, "temperature": 0.0},
             "classify_sampling": {"max_tokens": 2, "temperature": 0.0},
         },
     )
