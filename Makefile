@@ -36,7 +36,16 @@ chromium:
 	  timeout 300 sh -c 'apt-get update -qq && apt-get install -y -qq chromium' >/dev/null 2>&1; } || \
 	  echo "chromium not installed: the asset-graph screenshot test will skip"
 
-test: setup chromium
+# The synth HTTP tests run against a real llama.cpp server. llama-cpp-python has
+# no binary wheel: pip compiles it once (~4 min on 2 cores) and caches the wheel.
+# When it cannot be built here, those tests skip and say why.
+LLAMA := $(VENV)/.llama-cpp-tried
+$(LLAMA): $(STAMP)
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip install -q 'llama-cpp-python[server]==0.3.36' || \
+	  echo "llama-cpp-python could not be built: the llama.cpp server tests will skip"
+	touch $(LLAMA)
+
+test: setup chromium $(LLAMA)
 	$(BIN)/python -m pytest
 
 test-fast: setup

@@ -24,6 +24,7 @@ _BUILTIN_MODULES = (
     "filters.toxicity",
     "filters.image_hygiene",
     "filters.clip",
+    "synth.operator",
 )
 
 

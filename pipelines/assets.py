@@ -55,6 +55,8 @@ class RecipeSpec:
         global_stages: the names of every global stage (dedup, and scorers that rank the whole run).
         image_text: the sources are image-text pairs (WebDataset, or Parquet with an image column):
             the same phase assets, with image-text shards.
+        synth_work: the synth section's work folder when the recipe has one
+            (its ``synthetic_records`` asset feeds ``raw_documents``).
     """
 
     path: Path
@@ -66,6 +68,7 @@ class RecipeSpec:
     checks: ChecksConfig
     image_text: bool = False
     global_stages: tuple[str, ...] = ()
+    synth_work: str | None = None
 
     @property
     def records(self) -> str:
@@ -89,6 +92,7 @@ class RecipeSpec:
             global_stages=tuple(op.name for op in loaded.operators if isinstance(op, GlobalOperator)),
             image_text=any(s.image_field or s.format == "webdataset" or _is_tar(s.path) for s in recipe.sources),
             checks=recipe.checks,
+            synth_work=recipe.synth.work_dir if recipe.synth else None,
         )
 
     def asset_key(self, noun: str) -> dg.AssetKey:
@@ -181,6 +185,7 @@ def recipe_assets(spec: RecipeSpec) -> list[dg.AssetsDefinition]:
         key=keys["raw_documents"],
         description=f"{spec.name}: source {spec.records} read into staged Parquet parts; malformed input is quarantined, not lost.",
         kinds={"ray", "parquet"},
+        deps=[spec.asset_key("synthetic_records")] if spec.synth_work else None,
         **common,
     )
     def raw_documents(
@@ -189,6 +194,10 @@ def recipe_assets(spec: RecipeSpec) -> list[dg.AssetsDefinition]:
         sources = list(config.sources)
         if not sources and spec.name == DEMO_RECIPE:
             sources = _demo_sources(spec, storage, config.demo_docs)
+        if not sources and spec.synth_work:
+            from pipelines.synth_assets import records_path
+
+            sources = [records_path(storage, spec.name, spec.synth_work)]
         output = config.output or storage.recipe_output(spec.name)
         pipeline = build_pipeline(spec, output, sources or None, keep_work=config.keep_work)
         context.log.info(f"run of {spec.name} on {ray.describe()}, output {pipeline.output}")
@@ -292,7 +301,12 @@ def recipe_assets(spec: RecipeSpec) -> list[dg.AssetsDefinition]:
         state = pipeline.write_ledger(ray.executor(_progress(context)), shards)
         return dg.Output(state, metadata=run_metadata(RunResult(**state.summary)))
 
-    return [raw_documents, decided_documents, deduplicated_documents, training_shards, lineage_ledger]
+    phases = [raw_documents, decided_documents, deduplicated_documents, training_shards, lineage_ledger]
+    if spec.synth_work:
+        from pipelines.synth_assets import synthetic_records_asset
+
+        return [synthetic_records_asset(spec), *phases]
+    return phases
 
 
 def run_metadata(result: RunResult) -> dict[str, Any]:

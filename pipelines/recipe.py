@@ -38,6 +38,7 @@ from operators.base import Operator
 from operators.pipeline import Pipeline
 from operators.readers import DEFAULT_MAX_DOC_BYTES, SourceError, SourceSpec, expand
 from operators.tokenize import TokenizerError, TokenizerInfo, resolve
+from synth.config import SynthConfig
 
 _PACKAGE_RECIPES = Path(__file__).parent / "recipes"
 
@@ -111,6 +112,7 @@ class Recipe(_Model):
     batch_rows: int = Field(1_000, ge=1, description="Records per batch handed to an operator.")
     ray: RayConfig = Field(default_factory=RayConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    synth: SynthConfig | None = Field(None, description="Synthesis run by `assay synth` before the stages; its records are the source.")
 
     @field_validator("tokenizer", mode="before")
     @classmethod
