@@ -1,6 +1,6 @@
 """The HTTP backend against a real OpenAI-compatible server: llama.cpp's, on loopback.
 
-``llama-cpp-python[server]`` (declared in the test extras) serves the packaged
+``llama-cpp-python[server]`` (built best-effort by `make test`) serves the packaged
 SmolLM2 GGUF; the test starts it on a free port and stops it afterwards.
 """
 
