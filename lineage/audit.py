@@ -564,16 +564,19 @@ def report(output: str, runs: list[str] | None = None, epsilon: float | None = N
     params = [runs] if runs else []
     by_stage = db.rows(
         f"""
-        SELECT op.stage AS stage, op.name AS name, coalesce(op.reason, '') AS reason, count(*) AS records
+        SELECT op.stage AS stage, op.name AS name,
+               -- 'op:reason' only: a reason's detail (fuzzy_dedup names each survivor) is per record
+               array_to_string(list_slice(string_split(coalesce(op.reason, ''), ':'), 1, 2), ':') AS reason,
+               count(*) AS records
         FROM (SELECT unnest(ops) AS op FROM ledger WHERE {cond}) WHERE op.decision = 'drop'
-        GROUP BY ALL ORDER BY stage, records DESC
+        GROUP BY ALL ORDER BY stage, records DESC, reason
         """,
         params,
     )
     quarantine = db.rows(
         f"""
         SELECT 'quarantine' AS name, coalesce(reason, '') AS reason, count(*) AS records
-        FROM ledger WHERE {cond} AND status = 'quarantined' GROUP BY ALL ORDER BY records DESC
+        FROM ledger WHERE {cond} AND status = 'quarantined' GROUP BY ALL ORDER BY records DESC, reason
         """,
         params,
     )
@@ -584,7 +587,7 @@ def report(output: str, runs: list[str] | None = None, epsilon: float | None = N
         count(*) FILTER (WHERE status = 'quarantined' AND NOT erased) AS quarantined,
         count(*) FILTER (WHERE erased) AS erased
     """
-    by_source = db.rows(f"SELECT source, {fates} FROM ledger WHERE {cond} GROUP BY source ORDER BY read DESC", params)
+    by_source = db.rows(f"SELECT source, {fates} FROM ledger WHERE {cond} GROUP BY source ORDER BY read DESC, source", params)
     over_runs = db.rows(f"SELECT run_id, {fates} FROM ledger WHERE {cond} GROUP BY run_id ORDER BY run_id", params)
     n_runs = len(over_runs)
     result: dict[str, Any] = {

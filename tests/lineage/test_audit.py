@@ -81,7 +81,10 @@ def test_trace_tells_a_kept_records_whole_story(demo):
     # ... and the dropped member's story says who dropped it and why, with later stages skipped.
     other = audit.trace(str(out), next(iter(members)))["runs"][0]
     assert other["status"] == "dropped" and other["reason"] == "exact_dedup:duplicate"
-    assert other["ops"][-1]["decision"] == "drop" and other["placement"] is None
+    decisions = {o["name"]: o["decision"] for o in other["ops"]}
+    assert decisions["exact_dedup"] == "drop" and other["placement"] is None
+    later = [o["decision"] for o in other["ops"][[o["name"] for o in other["ops"]].index("exact_dedup") + 1 :]]
+    assert all(d == "skipped" for d in later)
     assert other["dedup"]["survivor"] == row["id"] and not other["dedup"]["is_survivor"]
 
 

@@ -6,22 +6,18 @@ import textwrap
 import dagster as dg
 import pytest
 
+from operators.sample_corpus import generate_with_origins
 from pipelines.assets import RecipeSpec, recipe_definitions
 from pipelines.resources import RayResource, StorageResource
 from tests.conftest import write_jsonl
 
-# English documents made of distinct sentences, so no two are duplicates by accident.
-_SUBJECTS = ["The river", "Our team", "The old library", "A small bakery", "The city council", "My neighbour",
-             "The museum", "A local farmer"]
-_ACTIONS = ["opened a new garden for the children of the village",
-            "spent the whole summer repairing the wooden bridge near the mill",
-            "published a detailed report about the water quality in the lake"]
-_MORE = ("People from the neighbouring towns came by bus on Saturday mornings to see the work for themselves. "
-         "The local newspaper wrote a long article about the project and interviewed several of the volunteers. "
-         "Most of the money came from small donations, and the rest was raised at a market in the main square. "
-         "Next year the organisers hope to do even more, if the weather is kind and the volunteers come back.")
-ENGLISH = [f"{s} {a}, and everyone who visited said it was worth the long walk from the station. {_MORE}"
-           for s in _SUBJECTS for a in _ACTIONS]  # 24 documents of about 90 words
+# Clean English documents from the sample corpus generator: distinct prose, so no two are exact or near
+# duplicates by accident (the demo recipe's fuzzy dedup would otherwise cluster templated texts).
+ENGLISH = [
+    record["text"]
+    for record, _ in generate_with_origins(400, seed=11)
+    if record["kind"] == "clean" and record["lang"] == "en"
+][:24]
 FRENCH = [
     "Le marché du samedi attire les habitants du quartier qui viennent acheter des légumes frais et du fromage.",
     "La bibliothèque municipale propose des ateliers de lecture pour les enfants chaque mercredi après-midi.",
