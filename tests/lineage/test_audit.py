@@ -79,7 +79,9 @@ def test_trace_tells_a_kept_records_whole_story(demo):
     assert shard_row["id"] == row["id"] and shard_row["token_start"] == place["token_start"]
     assert place["token_end"] - place["token_start"] == len(shard_row["input_ids"])
     # ... and the dropped member's story says who dropped it and why, with later stages skipped.
-    other = audit.trace(str(out), next(iter(members)))["runs"][0]
+    reasons = {r["id"]: r["reason"] for r in rows}
+    exact_member = next(m for m in sorted(members) if reasons[m] == "exact_dedup:duplicate")
+    other = audit.trace(str(out), exact_member)["runs"][0]
     assert other["status"] == "dropped" and other["reason"] == "exact_dedup:duplicate"
     decisions = {o["name"]: o["decision"] for o in other["ops"]}
     assert decisions["exact_dedup"] == "drop" and other["placement"] is None
