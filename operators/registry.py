@@ -19,6 +19,7 @@ _BUILTIN_MODULES = (
     "operators.exact_dedup",
     "filters.lang_id",
     "filters.quality",
+    "filters.pii",
 )
 
 
