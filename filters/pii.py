@@ -204,7 +204,10 @@ _TRIGGERS = {
     "US_SSN": re.compile(r"\d{3}"),
 }
 # Where a phone number may be: digits with phone punctuation, at least seven digits long.
-_PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d\s().\-/]{5,22}\d(?!\w)")
+_PHONE_CANDIDATE = re.compile(
+    r"(?<![\w+])(?:\+|00)?\(?\d[\d\s().\-/]{5,22}\d(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?!\w)", re.IGNORECASE
+)
+_DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _PHONE_CONTEXT = ("phone", "number", "telephone", "cell", "mobile", "call", "tel", "fax", "téléphone", "appelez",
                   "telefon", "rufen", "teléfono", "llame", "telefone", "ligue", "telefono", "chiamate", "numero")
 # NER runs on sentences holding a capitalised word (any script's upper case).
@@ -238,6 +241,10 @@ _WEB_TLDS = frozenset(
 
 def _url_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     """The URL's span without trailing punctuation, or None when it is not a URL (see ``_url_fragment``)."""
+    if text[start:end].lower().startswith(("http", "www.")):
+        # Presidio's TLD alternation can stop early (".bi" of ".biz"): a URL runs to the next space.
+        while end < len(text) and not text[end].isspace() and text[end] not in "<>\"'`":
+            end += 1
     while end > start and text[end - 1] in ".,;:!?)]}'\"":
         end -= 1
     value = text[start:end]
@@ -360,8 +367,8 @@ class Detector:
         found = []
         lower = None
         for m in _PHONE_CANDIDATE.finditer(text):
-            if sum(c.isdigit() for c in m.group()) < 7:
-                continue
+            if sum(c.isdigit() for c in m.group()) < 7 or _DOTTED_QUAD.fullmatch(m.group()):
+                continue  # too short, or an IPv4 address
             # The matcher on the candidate and a little around it, not on the whole text.
             lo, hi = max(0, m.start() - 2), min(len(text), m.end() + 2)
             for r in self._phone.analyze(text[lo:hi], ["PHONE_NUMBER"]):
