@@ -207,6 +207,7 @@ _TRIGGERS = {
 _PHONE_CANDIDATE = re.compile(
     r"(?<![\w+])(?:\+|00)?\(?\d[\d\s().\-/]{5,22}\d(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?!\w)", re.IGNORECASE
 )
+_DECIMAL = re.compile(r"\d+[.,]\d+")
 _DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _PHONE_CONTEXT = ("phone", "number", "telephone", "cell", "mobile", "call", "tel", "fax", "téléphone", "appelez",
                   "telefon", "rufen", "teléfono", "llame", "telefone", "ligue", "telefono", "chiamate", "numero")
@@ -374,6 +375,9 @@ class Detector:
             for r in self._phone.analyze(text[lo:hi], ["PHONE_NUMBER"]):
                 lower = lower if lower is not None else text.lower()
                 start, end = lo + r.start, lo + r.end
+                value = text[start:end]
+                if sum(c.isdigit() for c in value) < 7 or _DECIMAL.fullmatch(value):
+                    continue  # a piece of a number table, a decimal number
                 score = r.score
                 if text[start:end].strip("()").isdigit():
                     score = 0.2  # a bare run of digits (a date, a bug number) is a phone only with context
