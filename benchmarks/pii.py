@@ -245,9 +245,10 @@ def score(docs, predictions) -> dict[str, dict[str, float]]:
                 if g is not None:
                     fn[g] += 1
     out = {}
-    for t in (*SCORED, "ALL"):
-        if t == "ALL":
-            a, b, c = sum(tp.values()), sum(fp.values()), sum(fn.values())
+    for t in (*SCORED, "ALL", "ALL_NO_SECRET"):
+        if t.startswith("ALL"):
+            types = [k for k in SCORED if t == "ALL" or k != "SECRET"]
+            a, b, c = (sum(d[k] for k in types) for d in (tp, fp, fn))
         else:
             a, b, c = tp[t], fp[t], fn[t]
         p = a / (a + b) if a + b else 1.0
@@ -315,7 +316,8 @@ def run_presidio_default(docs):
     t0 = time.perf_counter()
     for text, _ in docs:
         results = engine.analyze(text, language="en", entities=entities)
-        preds.append([(r.entity_type, r.start, r.end) for r in results])
+        # Overlapping results (an e-mail and the URL inside it): the higher score wins, as in presidio-anonymizer.
+        preds.append([(r.entity_type, r.start, r.end) for r in sorted(results, key=lambda r: r.score)])
     return preds, time.perf_counter() - t0
 
 
@@ -359,12 +361,12 @@ def main(argv: list[str] | None = None) -> None:
     _, sub_seconds, _ = run_ours(sub)
     structured_leak = sum(leaks.get(t, 0.0) for t in STRUCTURED_SCORED) / len(STRUCTURED_SCORED)
     worst = max(STRUCTURED_SCORED, key=lambda t: leaks.get(t, 0.0))
-    print("\nside by side on the same documents")
-    print(f"{'':<18} {'chars/s':>10} {'F1 (all)':>9} {'P (all)':>8} {'R (all)':>8}")
-    print(f"{'assay pii':<18} {sub_chars / sub_seconds:>10,.0f} {ours_sub['ALL']['f1']:>9.3f} "
-          f"{ours_sub['ALL']['p']:>8.3f} {ours_sub['ALL']['r']:>8.3f}")
-    print(f"{'Presidio default':<18} {sub_chars / base_seconds:>10,.0f} {base['ALL']['f1']:>9.3f} "
-          f"{base['ALL']['p']:>8.3f} {base['ALL']['r']:>8.3f}")
+    print("\nside by side on the same documents (ALL_NO_SECRET: the types Presidio's default has recognizers for)")
+    print(f"{'':<30} {'chars/s':>10} {'F1':>9} {'P':>8} {'R':>8}")
+    for label, s_, secs in (("assay pii", ours_sub, sub_seconds), ("Presidio default", base, base_seconds)):
+        for key in ("ALL", "ALL_NO_SECRET"):
+            print(f"{label + (' (no secrets)' if key != 'ALL' else ''):<30} {sub_chars / secs:>10,.0f} "
+                  f"{s_[key]['f1']:>9.3f} {s_[key]['p']:>8.3f} {s_[key]['r']:>8.3f}")
     print(f"speedup: {base_seconds / sub_seconds:.1f}x")
 
     print("\ntargets (full set)")
@@ -374,7 +376,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  recall >= 0.85 {t}: {ours[t]['r']:.3f} -> {'met' if ours[t]['r'] >= 0.85 else 'NOT met'}")
     print(f"  precision >= 0.9 overall: {ours['ALL']['p']:.3f} -> {'met' if ours['ALL']['p'] >= 0.9 else 'NOT met'}")
     print(f"  >= 5x Presidio default chars/s at equal or better F1: {base_seconds / sub_seconds:.1f}x, "
-          f"F1 {ours_sub['ALL']['f1']:.3f} vs {base['ALL']['f1']:.3f}")
+          f"F1 {ours_sub['ALL_NO_SECRET']['f1']:.3f} vs {base['ALL_NO_SECRET']['f1']:.3f} on the types both detect")
     assert set(STRUCTURED_TYPES) >= set(SECRET_TYPES)
 
 
