@@ -479,6 +479,8 @@ class Scrubber:
             key = (entity, digest)
             fake = self._surrogates.get(key)
             if fake is None:
+                if len(self._surrogates) >= 100_000:  # bounded memory: surrogates are re-derivable from the hash
+                    self._surrogates.clear()
                 fake = self._surrogates[key] = self._make_surrogate(entity, digest)
             return fake
         return f"<{tag}>"
