@@ -387,10 +387,12 @@ class LedgerWorker:
 class TallyWorker:
     """Counts a part's fates and lang_score histogram and picks a few sample records (for metadata)."""
 
-    def __init__(self, global_ops: list[GlobalOperator], samples: int, text_chars: int):
+    def __init__(self, global_ops: list[GlobalOperator], samples: int, text_chars: int, withhold_unscrubbed: bool = False):
         self.global_ops = {op.stage_index: op for op in global_ops}
         self.samples = samples
         self.text_chars = text_chars
+        # With a PII stage in the recipe, reports show no text that stage has not scrubbed yet.
+        self.withhold_unscrubbed = withhold_unscrubbed
 
     def __call__(self, item: dict) -> dict:
         table = _apply_patches(read_parquet(item["part"]), item.get("patches", []), self.global_ops)
@@ -405,8 +407,16 @@ class TallyWorker:
         for status in ("kept", "dropped"):
             rows = [i for i, s in enumerate(statuses) if s == status][: self.samples]
             picked = table.select(columns).take(pa.array(rows, pa.int64())).to_pylist() if rows else []
-            for row in picked:
+            scrubbed = (
+                table.column("pii").take(pa.array(rows, pa.int64())).is_valid().to_pylist()
+                if rows and "pii" in table.column_names
+                else [False] * len(picked)
+            )
+            for row, done in zip(picked, scrubbed, strict=True):
                 text = row.get("text") or ""
+                if self.withhold_unscrubbed and not done:
+                    row["text"] = "(withheld: not yet scrubbed of personal data)"
+                    continue
                 row["text"] = text[: self.text_chars] + ("…" if len(text) > self.text_chars else "")
             samples[status] = picked
         return {**_fates(table, statuses), "lang_score_histogram": histogram, "samples": samples}
@@ -672,7 +682,12 @@ class Pipeline:
         results = executor.map(
             TallyWorker,
             self._items(state),
-            {"global_ops": self.global_ops, "samples": samples, "text_chars": text_chars},
+            {
+                "global_ops": self.global_ops,
+                "samples": samples,
+                "text_chars": text_chars,
+                "withhold_unscrubbed": any(getattr(op, "scrubs_pii", False) for op in self.stages),
+            },
             desc="tally",
         )
         tally = _merge_fates(results)

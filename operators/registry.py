@@ -25,6 +25,7 @@ _BUILTIN_MODULES = (
     "filters.image_hygiene",
     "filters.clip",
     "synth.operator",
+    "filters.pii",
 )
 
 

@@ -128,3 +128,45 @@ def test_residual_pii_fails_when_a_pii_stage_left_an_address():
                                       "Card 4111 1111 1111 1111."])
     assert not leaked.passed
     assert (leaked.metadata["email"], leaked.metadata["phone"], leaked.metadata["credit_card"]) == (1, 1, 1)
+
+
+@pytest.mark.slow
+def test_residual_pii_passes_on_a_scrubbed_sample_corpus_and_fails_on_shards_holding_pii(tmp_path):
+    """The demo's stages up to the PII stage on the sample corpus: its shards pass; shards written with PII fail."""
+    import json as json_
+
+    from operators.executor import LocalExecutor
+    from operators.sample_corpus import write_jsonl as write_corpus
+    from operators.shards import build_shard_table, write_shard
+    from pipelines.checks import RESIDUAL_SAMPLE, shard_texts
+    from pipelines.recipe import load
+
+    write_corpus(tmp_path / "corpus.jsonl", 160, seed=3)
+    records = [json_.loads(line) for line in (tmp_path / "corpus.jsonl").read_text().splitlines()]
+    pii_texts = [r["text"] for r in records if r["kind"] == "pii"]
+    assert len(pii_texts) >= 5
+    demo = load("demo", check_paths=False).recipe
+    pii_stage = next(s for s in demo.stages if s.op == "pii")
+    recipe = {
+        "name": "scrubbed",
+        "sources": [{"path": str(tmp_path / "corpus.jsonl")}],
+        "stages": [{"op": "normalize"}, pii_stage.model_dump(), {"op": "exact_dedup"}],
+        "output": str(tmp_path / "out"),
+    }
+    loaded = load(recipe)
+    stages = [op.name for op in loaded.operators]
+    result = loaded.pipeline().run(LocalExecutor())
+    shards = [str(tmp_path / "out" / "shards" / s["shard"]) for s in result.shards]
+    verdict = no_residual_pii(stages, shard_texts(shards, RESIDUAL_SAMPLE))
+    assert verdict.passed, verdict.description
+    assert verdict.metadata["documents"] == result.kept
+
+    # The same documents unscrubbed, written as a shard: the gate fails and names the kinds, not the values.
+    table = build_shard_table([str(i) for i in range(len(pii_texts))], ["raw"] * len(pii_texts), pii_texts,
+                              [[1, 2, 3]] * len(pii_texts))
+    leaked_shard = str(tmp_path / "leaky" / "shard-00000.arrow")
+    write_shard(table, leaked_shard, {"run_id": "leaky"})
+    leaked = no_residual_pii(stages, shard_texts([leaked_shard], RESIDUAL_SAMPLE))
+    assert not leaked.passed
+    assert leaked.metadata["email"] == len(pii_texts) and leaked.metadata["credit_card"] >= 1
+    assert "@" not in leaked.description

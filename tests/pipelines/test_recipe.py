@@ -85,5 +85,5 @@ def test_packaged_demo_recipe_validates(tmp_path):
     corpus = write_jsonl(tmp_path / "c.jsonl", [{"text": "x"}])
     loaded = load("demo", overrides={"sources": [{"path": corpus}], "output": str(tmp_path / "o")})
     assert [op.name for op in loaded.operators] == [
-        "normalize", "lang_id", "toxicity", "gopher_quality", "gopher_repetition", "c4_fineweb", "exact_dedup", "fuzzy_dedup"
+        "normalize", "lang_id", "toxicity", "gopher_quality", "gopher_repetition", "c4_fineweb", "pii", "exact_dedup", "fuzzy_dedup"
     ]
