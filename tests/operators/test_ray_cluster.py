@@ -1,5 +1,6 @@
 """The demo recipe on a real two-node Ray cluster started on loopback."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -40,8 +41,29 @@ def two_node_cluster(tmp_path):
         )
         yield f"127.0.0.1:{port}", env
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        # Not `ray stop`: it kills every Ray process on the machine, the test session's own Ray included
+        # (and with it the pytest process connected to it). Only this cluster's processes go.
+        _kill_cluster([f"127.0.0.1:{port}", f"port={port}", temp])
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _kill_cluster(marks: list[str]) -> None:
+    import psutil
+
+    for _ in range(3):
+        victims = []
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if any(mark in cmdline for mark in marks) and proc.pid != os.getpid():
+                victims.append(proc)
+                with contextlib.suppress(psutil.Error):
+                    victims.extend(proc.children(recursive=True))
+        if not victims:
+            return
+        for proc in victims:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(victims, timeout=10)
 
 
 def test_demo_on_two_nodes(two_node_cluster, tmp_path):
