@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,38 @@ def test_the_dagster_ui_binds_to_loopback():
     from dagster_webserver.cli import DEFAULT_WEBSERVER_HOST
 
     assert DEFAULT_WEBSERVER_HOST == "127.0.0.1"
+
+
+@pytest.mark.slow
+def test_the_pii_salt_and_planted_values_never_reach_outputs_or_logs(tmp_path):
+    import subprocess
+    import sys
+
+    salt = "salt-4c1f9e0b7d2a-never-print-me"
+    email = "jane.roe.planted@example.org"
+    (tmp_path / "in.jsonl").write_text(
+        '{"text": "Write to ' + email + ' about the garden project; the volunteers meet on Saturdays."}\n'
+    )
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f'{{"name": "salt", "sources": [{{"path": "{tmp_path / "in.jsonl"}"}}], '
+        f'"stages": [{{"op": "normalize"}}, {{"op": "pii"}}], "output": "{tmp_path / "out"}"}}'
+    )
+    env = {**os.environ, "ASSAY_PII_SALT": salt}
+    done = subprocess.run([str(Path(sys.executable).with_name("assay")), "-v", "run", str(recipe), "--local"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert salt not in done.stdout + done.stderr and email not in done.stdout + done.stderr
+    import duckdb
+
+    found = duckdb.connect().execute(
+        f"SELECT count(*) FROM (SELECT unnest(pii) AS f FROM read_parquet('{tmp_path}/out/ledger/*/*.parquet')) "
+        "WHERE f.type = 'EMAIL_ADDRESS' AND length(f.hash) = 32"
+    ).fetchone()[0]
+    assert found == 1  # the value was found and hashed with the salt: there was something to leak
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        data = path.read_bytes()
+        assert salt.encode() not in data, path
+        assert email.encode() not in data, path
