@@ -152,7 +152,7 @@ def test_asset_graph_screenshot(dagster_dev, tmp_path):
     assert _graphql(dagster_dev["port"], "mutation { setNuxSeen }")["data"]["setNuxSeen"] is True
     browser = Chromium(tmp_path / "profile")
     try:
-        browser.open(f"http://127.0.0.1:{dagster_dev['port']}/asset-groups")
+        browser.open(f"http://127.0.0.1:{dagster_dev['port']}/locations/assay/asset-groups/demo/lineage")
         deadline = time.monotonic() + 60
         while "demo_training_shards" not in (text := browser.page_text()):
             assert time.monotonic() < deadline, f"the asset graph never drew the demo assets; the page said:\n{text}"
