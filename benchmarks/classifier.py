@@ -35,29 +35,13 @@ sys.path.insert(0, str(ROOT))
 from filters.classifier import FastTextClassifier  # noqa: E402
 from filters.toxicity import Toxicity  # noqa: E402
 from filters.train_classifier import Params, read_labelled, train  # noqa: E402
-from operators.schema import BASE_SCHEMA, content_hash, record_id, text_hash  # noqa: E402
+from operators.schema import records_table  # noqa: E402
 
 OLID = ROOT / "benchmarks" / "data" / "olid"
 
 
 def table(texts: list[str], lang: list[str] | None = None) -> pa.Table:
-    n = len(texts)
-    t = pa.table(
-        {
-            "id": [record_id("bench", str(i)) for i in range(n)],
-            "text": texts,
-            "source": ["bench"] * n,
-            "locator": [str(i) for i in range(n)],
-            "raw_hash": [text_hash(x) for x in texts],
-            "content_hash": [content_hash(x) for x in texts],
-            "meta": [None] * n,
-            "keep": [True] * n,
-            "drop_reason": [None] * n,
-            "dropped_at": pa.nulls(n, pa.int16()),
-            "quarantined": [False] * n,
-        },
-        schema=BASE_SCHEMA,
-    )
+    t = records_table(texts, "bench")
     return t.append_column("lang", pa.array(lang, pa.string())) if lang is not None else t
 
 

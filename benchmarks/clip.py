@@ -21,13 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow as pa
-
 from filters.clip import ClipScore
 from filters.clip_tiny import COLOURS, SHAPES, caption, draw, encode
 from operators.executor import LocalExecutor
 from operators.io import write_parquet_atomic
-from operators.schema import IMAGE_TEXT_SCHEMA, bytes_hash, record_id
+from operators.schema import records_table
 
 
 def make_images(n: int, size: int, seed: int = 0) -> tuple[list[bytes], list[str]]:
@@ -46,24 +44,7 @@ def stage_parts(images: list[bytes], captions: list[str], folder: Path, rows_per
     for start in range(0, len(images), rows_per_part):
         chunk = images[start : start + rows_per_part]
         n = len(chunk)
-        table = pa.table(
-            {
-                "id": [record_id("bench", str(start + i)) for i in range(n)],
-                "text": captions[start : start + n],
-                "source": ["bench"] * n,
-                "locator": [str(start + i) for i in range(n)],
-                "raw_hash": [None] * n,
-                "content_hash": [None] * n,
-                "meta": [None] * n,
-                "keep": [True] * n,
-                "drop_reason": [None] * n,
-                "dropped_at": pa.nulls(n, pa.int16()),
-                "quarantined": [False] * n,
-                "image": chunk,
-                "image_hash": [bytes_hash(b) for b in chunk],
-            },
-            schema=IMAGE_TEXT_SCHEMA,
-        )
+        table = records_table(captions[start : start + n], "bench", images=chunk, start=start)
         path = str(folder / f"part-{start:06d}.parquet")
         write_parquet_atomic(table, path)
         parts.append(path)

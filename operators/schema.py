@@ -126,3 +126,36 @@ def scatter(mask, values, length: int, type_: pa.DataType | None = None) -> pa.A
 
 def empty_table(schema: pa.Schema = BASE_SCHEMA) -> pa.Table:
     return schema.empty_table()
+
+
+def records_table(
+    texts: list[str],
+    source: str = "test",
+    *,
+    images: list[bytes | None] | None = None,
+    start: int = 0,
+) -> pa.Table:
+    """Kept records with these texts (captions, with ``images``), as a reader would hand them over.
+
+    For tests, benchmarks and notebooks that feed operators directly. Ids and
+    locators count from ``start``; hashes are computed like the readers do.
+    """
+    n = len(texts)
+    columns = {
+        "id": [record_id(source, str(start + i)) for i in range(n)],
+        "text": texts,
+        "source": [source] * n,
+        "locator": [str(start + i) for i in range(n)],
+        "raw_hash": [text_hash(t) for t in texts],
+        "content_hash": [content_hash(t) for t in texts],
+        "meta": [None] * n,
+        "keep": [True] * n,
+        "drop_reason": [None] * n,
+        "dropped_at": pa.nulls(n, pa.int16()),
+        "quarantined": [False] * n,
+    }
+    if images is None:
+        return pa.table(columns, schema=BASE_SCHEMA)
+    columns["image"] = images
+    columns["image_hash"] = [bytes_hash(b) if b is not None else None for b in images]
+    return pa.table(columns, schema=IMAGE_TEXT_SCHEMA)

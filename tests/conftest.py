@@ -9,32 +9,15 @@ import os
 import pyarrow as pa
 import pytest
 
-from operators.schema import BASE_SCHEMA, content_hash, record_id, text_hash
+from operators.schema import records_table
 
 
 def make_table(texts: list[str], lang: list[str] | None = None, source: str = "test") -> pa.Table:
     """A base-schema table of kept records with the given texts (and optional lang column)."""
-    n = len(texts)
-    table = pa.table(
-        {
-            "id": [record_id(source, str(i)) for i in range(n)],
-            "text": texts,
-            "source": [source] * n,
-            "locator": [str(i) for i in range(n)],
-            "raw_hash": [text_hash(t) for t in texts],
-            "content_hash": [content_hash(t) for t in texts],
-            "meta": [None] * n,
-            "keep": [True] * n,
-            "drop_reason": [None] * n,
-            "dropped_at": pa.nulls(n, pa.int16()),
-            "quarantined": [False] * n,
-        },
-        schema=BASE_SCHEMA,
-    )
+    table = records_table(texts, source)
     if lang is not None:
         table = table.append_column("lang", pa.array(lang, pa.string()))
     return table
-
 
 def write_jsonl(path, records, compress: bool = False) -> str:
     """Write records (dicts, or raw strings written as-is) as JSON lines."""

@@ -9,7 +9,7 @@ from filters.clip import HIST_BINS, ClipModel, ClipScore, ClipScoreConfig, cutof
 from filters.clip_tiny import auc, sample_pairs, swapped_caption
 from operators.executor import LocalExecutor
 from operators.io import write_parquet_atomic
-from operators.schema import IMAGE_TEXT_SCHEMA, bytes_hash, record_id
+from operators.schema import records_table
 
 
 def test_config_takes_threshold_or_fraction_and_a_local_checkpoint():
@@ -40,26 +40,7 @@ def test_cutoff_keeps_exactly_k_from_the_top():
 
 
 def pair_table(images, captions, source) -> pa.Table:
-    n = len(images)
-    return pa.table(
-        {
-            "id": [record_id(source, str(i)) for i in range(n)],
-            "text": captions,
-            "source": [source] * n,
-            "locator": [str(i) for i in range(n)],
-            "raw_hash": [None] * n,
-            "content_hash": [None] * n,
-            "meta": [None] * n,
-            "keep": [True] * n,
-            "drop_reason": [None] * n,
-            "dropped_at": pa.nulls(n, pa.int16()),
-            "quarantined": [False] * n,
-            "image": images,
-            "image_hash": [bytes_hash(b) for b in images],
-        },
-        schema=IMAGE_TEXT_SCHEMA,
-    )
-
+    return records_table(captions, source, images=images)
 
 def run_parts(op, tmp_path, tables):
     tmp_path.mkdir(parents=True, exist_ok=True)

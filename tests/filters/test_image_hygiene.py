@@ -10,7 +10,7 @@ from PIL import Image
 from filters.image_hygiene import ImageDedup, ImageHygiene, dhash
 from operators.executor import LocalExecutor
 from operators.io import write_parquet_atomic
-from operators.schema import IMAGE_TEXT_SCHEMA, bytes_hash, record_id
+from operators.schema import record_id, records_table
 
 
 def encode(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -36,26 +36,7 @@ def png_claiming(width: int, height: int) -> bytes:
 
 
 def pairs(images: list[bytes | None], source: str = "t") -> pa.Table:
-    n = len(images)
-    return pa.table(
-        {
-            "id": [record_id(source, str(i)) for i in range(n)],
-            "text": [f"caption {i}" for i in range(n)],
-            "source": [source] * n,
-            "locator": [str(i) for i in range(n)],
-            "raw_hash": [None] * n,
-            "content_hash": [None] * n,
-            "meta": [None] * n,
-            "keep": [True] * n,
-            "drop_reason": [None] * n,
-            "dropped_at": pa.nulls(n, pa.int16()),
-            "quarantined": [False] * n,
-            "image": images,
-            "image_hash": [bytes_hash(b) if b is not None else None for b in images],
-        },
-        schema=IMAGE_TEXT_SCHEMA,
-    )
-
+    return records_table([f"caption {i}" for i in range(len(images))], source, images=images)
 
 def reasons(table: pa.Table) -> list[str | None]:
     return table.column("drop_reason").to_pylist()
