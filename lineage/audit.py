@@ -286,8 +286,10 @@ def trace(output: str, record_id: str, member_limit: int = 50, ledger: Ledger | 
         dedup = None
         if r["dup_cluster"] is not None:
             members = db.rows(
-                "SELECT id, status FROM ledger WHERE run_id = ? AND dup_cluster = ? AND id <> ? ORDER BY id",
-                [r["run_id"], r["dup_cluster"], record_id],
+                # dup_survivor too: an earlier stage's copies of this record (its dup_cluster is the last stage's)
+                "SELECT id, status FROM ledger WHERE run_id = ? AND (dup_cluster = ? OR dup_survivor = ?) AND id <> ?"
+                " ORDER BY id",
+                [r["run_id"], r["dup_cluster"], record_id, record_id],
             )
             dedup = {
                 "cluster": r["dup_cluster"],

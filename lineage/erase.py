@@ -156,14 +156,22 @@ def plan(output: str, selectors: Selectors, near_duplicates: bool = True, descen
                 break
             found: list[tuple[str, str, str]] = []
             if near_duplicates:
+                # A ledger row keeps the last dedup stage's cluster: an exact-dedup survivor that fuzzy dedup
+                # dropped later carries the fuzzy cluster, so its exact copies are reached through dup_survivor.
                 found += [
                     (r["id"], "near_duplicate", r["via"])
                     for r in db.rows(
                         """
-                        SELECT DISTINCT m.id AS id, min(t.id) AS via
-                        FROM ledger t JOIN ledger m ON t.run_id = m.run_id AND t.dup_cluster = m.dup_cluster
-                        WHERE t.id IN (SELECT unnest(?::VARCHAR[])) AND t.dup_cluster IS NOT NULL
-                        GROUP BY m.id ORDER BY m.id
+                        WITH t AS (SELECT run_id, id, dup_cluster, dup_survivor FROM ledger
+                                   WHERE id IN (SELECT unnest(?::VARCHAR[])))
+                        SELECT id, min(via) AS via FROM (
+                            SELECT m.id, t.id AS via FROM t JOIN ledger m
+                                ON t.run_id = m.run_id AND t.dup_cluster = m.dup_cluster
+                            UNION ALL  -- duplicates that named t their survivor (in any dedup stage)
+                            SELECT m.id, t.id FROM t JOIN ledger m ON t.run_id = m.run_id AND m.dup_survivor = t.id
+                            UNION ALL  -- the record t was a duplicate of
+                            SELECT m.id, t.id FROM t JOIN ledger m ON t.run_id = m.run_id AND m.id = t.dup_survivor
+                        ) GROUP BY id ORDER BY id
                         """,
                         [frontier],
                     )

@@ -132,13 +132,32 @@ def test_forget_a_subject_by_email_end_to_end(demo_copy):
     assert len({r["erasure_id"] for r in erase.read_tombstones(str(out)).to_pylist()}) == 1
 
 
+def duplicates_of(rows: list[dict], start: str) -> set[str]:
+    """Every record linked to ``start`` by a shared dedup cluster or a survivor link, transitively."""
+    found, frontier = {start}, [start]
+    while frontier:
+        now = {r["id"]: r for r in rows if r["id"] in frontier}
+        clusters = {r["dup_cluster"] for r in now.values()} - {None}
+        new = {r["id"] for r in rows if r["dup_cluster"] in clusters or r["dup_survivor"] in now}
+        new |= {r["dup_survivor"] for r in now.values()} - {None}
+        frontier = list(new - found)
+        found |= new
+    return found
+
+
+def kept_exact_survivor(rows: list[dict]) -> tuple[dict, str]:
+    """An exact duplicate whose survivor is in the shards (some survivors are dropped later by fuzzy dedup)."""
+    status = {r["id"]: r["status"] for r in rows}
+    dup = next(r for r in rows if r["reason"] == "exact_dedup:duplicate" and status[r["dup_survivor"]] == "kept")
+    return dup, dup["dup_survivor"]
+
+
 @pytest.mark.slow
 def test_forget_a_record_takes_its_duplicates_out_of_rejects(demo_copy):
     out = demo_copy.output
     rows = ledger_rows(out)
-    dup = next(r for r in rows if r["reason"] == "exact_dedup:duplicate")
-    survivor = dup["dup_survivor"]
-    members = {r["id"] for r in rows if r["dup_cluster"] == dup["dup_cluster"]}
+    dup, survivor = kept_exact_survivor(rows)
+    members = duplicates_of(rows, survivor)
     before = snapshot(out)
     assert dup["id"] in before["rejects"] and survivor in before["rows"]
     secret = before["rows"][survivor]["text"]
@@ -169,8 +188,7 @@ def test_forget_a_record_takes_its_duplicates_out_of_rejects(demo_copy):
 def test_forget_policy_flags_and_synthetic_descendants(demo_copy):
     out = demo_copy.output
     rows = ledger_rows(out)
-    dup = next(r for r in rows if r["reason"] == "exact_dedup:duplicate")
-    survivor = dup["dup_survivor"]
+    dup, survivor = kept_exact_survivor(rows)
     # A later synthesis run derived two generations of records from the survivor.
     synth = []
     for i, parent in enumerate([survivor, "synth-gen1"]):
@@ -194,6 +212,34 @@ def test_forget_policy_flags_and_synthetic_descendants(demo_copy):
     assert tomb["synth-gen2"] == "descendant" and result["records"] == len(wide.targets)
     assert audit.trace(str(out), "synth-gen2")["runs"][0]["status"] == "erased"
     assert erase.plan(str(out), audit.Selectors.build(records=[survivor])).noop
+
+
+def test_forget_follows_an_exact_survivor_that_fuzzy_dedup_dropped(tmp_path):
+    """Exact dedup keeps S over its copy D; fuzzy dedup then drops S for F. S's ledger row carries only
+    the fuzzy cluster, yet forgetting any of the three must reach the other two (D holds S's very text)."""
+    run = "20990101T000000Z-demo"
+    ledger = [
+        ("D", "dropped", "exact_dedup:duplicate", "h-exact", "S"),
+        ("S", "dropped", "fuzzy_dedup:near_duplicate_of:F", "fuzzy-F", "F"),
+        ("F", "kept", None, "fuzzy-F", "F"),
+        ("X", "kept", None, None, None),
+    ]
+    rows = [{**{n: None for n in LEDGER_SCHEMA.names}, "run_id": run, "id": rid, "source": "file:///c.jsonl",
+             "locator": str(i), "status": status, "reason": reason, "dup_cluster": cluster, "dup_survivor": survivor}
+            for i, (rid, status, reason, cluster, survivor) in enumerate(ledger)]
+    folder = tmp_path / "ledger" / f"run={run}"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA), folder / "part-00000.parquet")
+    out = str(tmp_path)
+
+    def reached(rid):
+        return {t.id: (t.cause, t.via) for t in erase.plan(out, audit.Selectors.build(records=[rid])).targets}
+
+    assert reached("S") == {"S": ("selected", None), "D": ("near_duplicate", "S"), "F": ("near_duplicate", "S")}
+    assert reached("D") == {"D": ("selected", None), "S": ("near_duplicate", "D"), "F": ("near_duplicate", "S")}
+    assert reached("F") == {"F": ("selected", None), "S": ("near_duplicate", "F"), "D": ("near_duplicate", "S")}
+    assert set(reached("F")) == duplicates_of(rows, "F")
+    assert [m["id"] for m in audit.trace(out, "S")["runs"][0]["dedup"]["members"]] == ["D", "F"]
 
 
 def test_forget_refuses_without_reason_and_matches_nothing_quietly(demo_copy):
