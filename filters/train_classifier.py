@@ -237,6 +237,26 @@ def _train_supervised(fasttext, train_file: str, params: Params, status: Callabl
     raise AssertionError("unreachable")
 
 
+def _quantize(fasttext, model, train_file: str, params: Params, status: Callable[[str], None]):
+    """Quantize for a ``.ftz``, retraining the quantized rows; the retraining can report "Encountered NaN" as the
+    first training can (it then leaves the model half quantized), so the model is trained again and, after a
+    second failure, quantized without retraining."""
+    for retrain in (True, True, False):
+        status("quantizing")
+        # Keep the most useful rows of words and n-grams (fastText's -cutoff advice for .ftz: 100k);
+        # small data has fewer useful rows than that, and quantizing unused buckets takes minutes.
+        cutoff = max(256, min(100_000, 10 * len(model.words)))  # quantize() needs 256 rows at least
+        try:
+            model.quantize(input=train_file, retrain=retrain, qnorm=True, cutoff=cutoff)
+            return model
+        except RuntimeError as e:
+            if "NaN" not in str(e) or not retrain:
+                raise
+            status("fastText reported NaN while quantizing; training again")
+            model = _train_supervised(fasttext, train_file, params, status)
+    raise AssertionError("unreachable")
+
+
 def train(
     examples: list[Example],
     files: list[DataFile],
@@ -278,11 +298,7 @@ def train(
         status(f"training on {len(train_set):,} examples ({len(test_set):,} held out)")
         model = _train_supervised(fasttext, train_file, params, status)
         if output.suffix == ".ftz":
-            status("quantizing")
-            # Keep the most useful rows of words and n-grams (fastText's -cutoff advice for .ftz: 100k);
-            # small data has fewer useful rows than that, and quantizing unused buckets takes minutes.
-            cutoff = min(100_000, 10 * len(model.words))
-            model.quantize(input=train_file, retrain=True, qnorm=True, cutoff=cutoff)
+            model = _quantize(fasttext, model, train_file, params, status)
 
     def predict(texts: list[str]) -> list[str]:
         labels, _ = model.predict([fasttext_line(t, lowercase) for t in texts], k=1)

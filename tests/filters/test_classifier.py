@@ -230,3 +230,39 @@ def test_fingerprint_names_the_weights(topic_model):
     assert op.describe()["model"] == f"sha256:{card['model_sha256']}"
     assert op.fingerprint != op.config.fingerprint()  # the weights count, not just the config
     assert Toxicity().describe()["model"].startswith("alt-profanity-check 1.9")
+
+
+def test_quantizing_recovers_from_fasttexts_spurious_nan(tmp_path):
+    """fastText's retraining inside quantize() can report "Encountered NaN" (seen once in a full CI run): the model
+    is trained again and quantized; a second NaN falls back to quantizing without retraining."""
+    from filters.train_classifier import _quantize, _train_supervised
+
+    train_file = tmp_path / "train.txt"
+    train_file.write_text("".join(f"__label__{i % 2} word{i % 7} other{i % 5}\n" for i in range(200)))
+
+    class NaNOnRetrain:  # a real model whose quantize() fails when asked to retrain
+        def __init__(self, fails: bool):
+            self.model = _train_supervised(fasttext, str(train_file), Params(epoch=2), lambda m: None)
+            self.fails, self.words, self.retrains = fails, self.model.words, []
+
+        def quantize(self, retrain, **kw):
+            self.retrains.append(retrain)
+            if retrain and self.fails:
+                raise RuntimeError("Encountered NaN.")
+            self.model.quantize(retrain=retrain, **kw)
+
+    # (whether each successive model's retraining fails, which model is quantized, how)
+    for fails, last, final_retrain in (([True, False], 1, [True]), ([True, True, True], 2, [False])):
+        models = [NaNOnRetrain(f) for f in fails]
+        later = iter(models[1:])
+
+        class FastText:
+            @staticmethod
+            def train_supervised(_later=later, **kw):
+                return next(_later)
+
+        messages = []
+        got = _quantize(FastText, models[0], str(train_file), Params(), messages.append)
+        assert got is models[last]
+        assert got.retrains == final_retrain and got.model.is_quantized()
+        assert any("NaN while quantizing" in m for m in messages)
