@@ -10,8 +10,10 @@ boilerplate footer added with probability 0.3. An original and its copies are on
 ground-truth cluster.
 
 Every system gets the same documents and the same MinHash settings (word 5-grams,
-``num_perm`` 128, threshold 0.8 -> datasketch's optimal 9 bands x 13 rows) and runs in
-its own subprocess, whose peak memory (RSS of the process tree, sampled) is measured:
+``num_perm`` 128, threshold 0.8 -> assay's default banding, 14 bands x 9 rows: datasketch's
+optimum with false-positive/negative weights 0.1/0.9, since assay verifies candidates; or
+``--bands B R``, e.g. ``--bands 9 13`` for the balanced optimum) and runs in its own
+subprocess, whose peak memory (RSS of the process tree, sampled) is measured:
 
 * ``assay``: ``FuzzyDedup.run_global`` on Ray with ``--workers`` CPUs (and in-process, one core);
 * ``datasketch``: ``MinHash.bulk`` (xxhash) + in-memory ``MinHashLSH`` + union-find, one core;
@@ -224,7 +226,7 @@ def score(pred: dict[str, str], truth: dict[str, int]) -> dict:
 # ---------------------------------------------------------------- systems (each in its own process)
 
 
-def run_assay(data: Path, out: Path, workers: int, ray_mode: bool, recall_weighted: bool = False) -> dict:
+def run_assay(data: Path, out: Path, workers: int, ray_mode: bool, bands: int, rows: int) -> dict:
     import pyarrow as pa
     import scipy.sparse.csgraph  # noqa: F401 - imported before the clock starts, as the baseline's datasketch is
     from datasketch import MinHash  # noqa: F401
@@ -270,8 +272,10 @@ def run_assay(data: Path, out: Path, workers: int, ray_mode: bool, recall_weight
     else:
         executor = LocalExecutor(progress=progress)
     init = time.monotonic() - t_init
-    weights = {"false_positive_weight": 0.1, "false_negative_weight": 0.9} if recall_weighted else {}
-    op = FuzzyDedup(num_perm=NUM_PERM, threshold=THRESHOLD, ngram=NGRAM, num_partitions=4 * workers, **weights)
+    op = FuzzyDedup(num_perm=NUM_PERM, threshold=THRESHOLD, ngram=NGRAM, num_partitions=4 * workers)
+    if op.config.banding() != (bands, rows):  # --bands overrides assay's default
+        op = FuzzyDedup(num_perm=NUM_PERM, threshold=THRESHOLD, ngram=NGRAM, num_partitions=4 * workers, bands=bands,
+                        rows=rows)
     t0 = time.monotonic()
     patches = op.run_global(parts, str(out / "_work" / "r" / "stage-00-fuzzy_dedup"), executor)
     seconds = time.monotonic() - t0
@@ -284,18 +288,16 @@ def run_assay(data: Path, out: Path, workers: int, ray_mode: bool, recall_weight
     return {"seconds": seconds, "setup_seconds": init, "pred": pred, "stages": breakdown, "stats": op.stats}
 
 
-def run_datasketch(data: Path, workers: int) -> dict:
+def run_datasketch(data: Path, bands: int, rows: int) -> dict:
     import xxhash
     from datasketch import MinHash, MinHashLSH
-    from datasketch.lsh import _optimal_param
 
     with open(data / "docs.jsonl") as f:
         docs = [json.loads(line) for line in f]
     t0 = time.monotonic()
-    b, r = _optimal_param(THRESHOLD, NUM_PERM, 0.5, 0.5)
     sets = [[s.encode() for s in word_shingles(d["text"])] for d in docs]
     sigs = MinHash.bulk(sets, num_perm=NUM_PERM, hashfunc=xxhash.xxh32_intdigest)
-    lsh = MinHashLSH(num_perm=NUM_PERM, params=(b, r))
+    lsh = MinHashLSH(num_perm=NUM_PERM, params=(bands, rows))
     for d, m in zip(docs, sigs, strict=True):
         lsh.insert(d["id"], m)
     parent = {d["id"]: d["id"] for d in docs}
@@ -423,16 +425,14 @@ def permutation_ceiling() -> float:
 
 
 def child(argv: list[str]) -> None:
-    system, data, out, workers = argv[0], Path(argv[1]), Path(argv[2]), int(argv[3])
+    system, data, out, workers, bands, rows = argv[0], Path(argv[1]), Path(argv[2]), int(argv[3]), int(argv[4]), int(argv[5])
     out.mkdir(parents=True, exist_ok=True)
     if system == "assay-ray":
-        result = run_assay(data, out, workers, ray_mode=True)
+        result = run_assay(data, out, workers, True, bands, rows)
     elif system == "assay-local":
-        result = run_assay(data, out, workers, ray_mode=False)
-    elif system == "assay-recall":
-        result = run_assay(data, out, workers, ray_mode=False, recall_weighted=True)
+        result = run_assay(data, out, workers, False, bands, rows)
     else:
-        result = run_datasketch(data, workers)
+        result = run_datasketch(data, bands, rows)
     (out / "result.json").write_text(json.dumps(result))
 
 
@@ -446,15 +446,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-datatrove", action="store_true")
     parser.add_argument("--work", type=Path, default=CACHE / "bench-dedup")
+    parser.add_argument("--bands", type=int, nargs=2, metavar=("B", "R"),
+                        help="LSH bands and rows for every system (default: assay's default for the threshold)")
     args = parser.parse_args()
 
-    from datasketch.lsh import _optimal_param
+    sys.path.insert(0, str(ROOT))
+    from operators.fuzzy_dedup import FuzzyDedupConfig
 
     shutil.rmtree(args.work, ignore_errors=True)
     data = args.work / "data"
     t0 = time.monotonic()
     info = build(args.originals, args.max_copies, tuple(args.edit_rate), args.seed, data)
-    bands, rows = _optimal_param(THRESHOLD, NUM_PERM, 0.5, 0.5)
+    bands, rows = args.bands or FuzzyDedupConfig(threshold=THRESHOLD, num_perm=NUM_PERM).banding()
     print(
         f"data: {info['docs']:,} documents ({info['originals']:,} originals + {info['copies']:,} edited copies), "
         f"{info['mb']:.1f} MB, built in {time.monotonic() - t0:.0f}s\n"
@@ -466,10 +469,11 @@ def main() -> None:
     truth = {k: int(v) for k, v in json.loads((data / "truth.json").read_text()).items()}
     me = [sys.executable, str(Path(__file__).resolve()), "--child"]
     results = {}
-    for system in ("assay-ray", "assay-local", "assay-recall", "datasketch"):
+    for system in ("assay-ray", "assay-local", "datasketch"):
         out = args.work / system
         print(f"running {system} ...", file=sys.stderr)
-        results[system] = measure([*me, system, str(data), str(out), str(args.workers)], out / "result.json")
+        results[system] = measure([*me, system, str(data), str(out), str(args.workers), str(bands), str(rows)],
+                                  out / "result.json")
     if not args.skip_datatrove:
         python = datatrove_python()
         if python:
@@ -496,10 +500,6 @@ def main() -> None:
         )
     ray_ = results["assay-ray"]
     print(f"\nassay on Ray: stage seconds {ray_['stages']}; Ray start {ray_['setup_seconds']:.1f}s (not counted)")
-    print(
-        "assay-recall: in-process, fp/fn weights 0.1/0.9 -> "
-        f"{_optimal_param(THRESHOLD, NUM_PERM, 0.1, 0.9)} bands x rows; verification keeps precision"
-    )
     print(f"assay in-process: stage seconds {results['assay-local']['stages']}; {results['assay-local']['stats']}")
     if "datatrove" in results:
         print(f"assay (Ray, {args.workers} workers) / datatrove throughput: {results['datatrove']['seconds'] / ray_['seconds']:.2f}x")

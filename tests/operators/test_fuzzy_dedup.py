@@ -148,6 +148,26 @@ def test_verification_cuts_false_positives(tmp_path):
     assert sorted(r["keep"] for r in rows) == [False, True]
 
 
+def test_verification_bar_allows_for_the_estimates_error(tmp_path):
+    """A copy whose estimated Jaccard falls just under the threshold (the estimate of a pair at 0.8 does so half the
+    time) stays a duplicate with the default margin; without a margin it is cut, and unrelated texts always are."""
+    signer = Signer(num_perm=128)
+    for k in range(1, 12):  # edit A until the estimate lands between the bar and the threshold
+        copy = _edit(A, k, "e")
+        sig, _ = signer.signatures([A, copy])
+        estimate = float((sig[0] == sig[1]).mean())
+        if FuzzyDedup().config.verify_bar() <= estimate < 0.8:
+            break
+    else:
+        pytest.fail("no edit count puts the estimate between the bar and the threshold")
+    assert FuzzyDedup().config.verify_bar() == pytest.approx(0.8 - 2 * (0.8 * 0.2 / 128) ** 0.5)
+    loose = {"bands": 32, "rows": 4}  # makes the pair a candidate whatever its estimate
+    rows, _ = dedup(tmp_path, [A, copy, B], name="margin", **loose)
+    assert [r["keep"] for r in rows] == [True, False, True]
+    rows, _ = dedup(tmp_path, [A, copy, B], name="strict", verify_margin=0, **loose)
+    assert [r["keep"] for r in rows] == [True, True, True]
+
+
 def test_survivor_policy_reads_a_score_column(tmp_path):
     table = make_table(TEXTS).append_column("quality", pa.array([0.1, 0.2, 0.9, 0, 0.5, 0.5, 0, 0], pa.float64()))
     rows, _ = dedup(tmp_path, TEXTS, table=table, survivor=["quality desc", "id asc"])
