@@ -274,27 +274,16 @@ def leak_rates(docs, predictions) -> dict[str, float]:
 
 
 def run_ours(docs, batch: int = 500):
-    import pyarrow as pa
-
-    from operators.schema import BASE_SCHEMA
+    from operators.schema import records_table
 
     op = Pii()
     op.setup()
     op._ready = True
     texts = [d[0] for d in docs]
+    tables = [records_table(texts[lo : lo + batch], "b") for lo in range(0, len(texts), batch)]
     preds, scrubbed = [], []
     t0 = time.perf_counter()
-    for lo in range(0, len(texts), batch):
-        chunk = texts[lo : lo + batch]
-        n = len(chunk)
-        table = pa.table(
-            {
-                "id": [str(i) for i in range(n)], "text": chunk, "source": ["b"] * n, "locator": [str(i) for i in range(n)],
-                "raw_hash": [None] * n, "content_hash": [None] * n, "meta": [None] * n, "keep": [True] * n,
-                "drop_reason": [None] * n, "dropped_at": pa.nulls(n, pa.int16()), "quarantined": [False] * n,
-            },
-            schema=BASE_SCHEMA,
-        )
+    for table in tables:
         out = op(table)
         preds += [[(f["type"], f["start"], f["end"]) for f in (row or [])] for row in out.column("pii").to_pylist()]
         scrubbed += out.column("text").to_pylist()

