@@ -608,7 +608,7 @@ class Pii(Operator):
     """
 
     name = "pii"
-    version = "1"
+    version = "2"  # 2: name and place lists (gazetteer)
     Config = PiiConfig
     score_column = "pii_count"
     #: The pipeline withholds sample text from reports until a stage with this flag has run.

@@ -546,7 +546,7 @@ class FuzzyDedup(GlobalOperator):
     """
 
     name = "fuzzy_dedup"
-    version = "1"
+    version = "2"  # 2: recall-leaning bands and the verification margin
     Config = FuzzyDedupConfig
 
     def index_folder(self, work_dir: str) -> str:
