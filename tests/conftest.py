@@ -19,6 +19,27 @@ def make_table(texts: list[str], lang: list[str] | None = None, source: str = "t
         table = table.append_column("lang", pa.array(lang, pa.string()))
     return table
 
+
+def run_global_stage(op, tables: list[pa.Table], folder, executor=None, work: str | None = None) -> list[pa.Table]:
+    """Stage ``tables`` as Parquet parts under ``folder``, run ``op``'s global stage (in-process unless an
+    executor is given) and apply its patches: the parts as a pipeline would carry them on."""
+    from pathlib import Path
+
+    from operators.executor import LocalExecutor
+    from operators.io import read_parquet, write_parquet_atomic
+
+    paths = []
+    for i, table in enumerate(tables):
+        path = str(Path(folder) / "parts" / f"part-{i:05d}.parquet")
+        write_parquet_atomic(table, path)
+        paths.append(path)
+    patches = op.run_global(paths, work or str(Path(folder) / "work"), executor or LocalExecutor())
+    return [
+        op.apply_patch(table, pa.concat_tables([read_parquet(p) for p in patches[path]])) if patches.get(path) else table
+        for path, table in zip(paths, tables, strict=True)
+    ]
+
+
 def write_jsonl(path, records, compress: bool = False) -> str:
     """Write records (dicts, or raw strings written as-is) as JSON lines."""
     opener = gzip.open if compress or str(path).endswith(".gz") else open

@@ -1,15 +1,13 @@
 import random
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
 from filters.clip import HIST_BINS, ClipModel, ClipScore, ClipScoreConfig, cutoff
 from filters.clip_tiny import auc, sample_pairs, swapped_caption
-from operators.executor import LocalExecutor
-from operators.io import write_parquet_atomic
 from operators.schema import records_table
+from tests.conftest import run_global_stage
 
 
 def test_config_takes_threshold_or_fraction_and_a_local_checkpoint():
@@ -42,22 +40,6 @@ def test_cutoff_keeps_exactly_k_from_the_top():
 def pair_table(images, captions, source) -> pa.Table:
     return records_table(captions, source, images=images)
 
-def run_parts(op, tmp_path, tables):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    """Stage ``tables`` as parts, run the global stage, apply its patches; the parts as they end."""
-    paths = []
-    for i, table in enumerate(tables):
-        path = str(tmp_path / f"part-{i:05d}.parquet")
-        write_parquet_atomic(table, path)
-        paths.append(path)
-    patches = op.run_global(paths, str(tmp_path / "work"), LocalExecutor())
-    out = []
-    for path, table in zip(paths, tables, strict=True):
-        patch = pa.concat_tables([pq.read_table(p) for p in patches.get(path, [])]) if path in patches else None
-        out.append(op.apply_patch(table, patch) if patch is not None else table)
-    return out
-
-
 def matched_and_swapped(n, seed):
     rng = random.Random(seed)
     pairs = sample_pairs(n, seed=seed)
@@ -69,7 +51,7 @@ def matched_and_swapped(n, seed):
 def test_tiny_model_tells_matched_from_swapped_captions(tiny_clip, tmp_path, capsys):
     images, matched, swapped = matched_and_swapped(60, seed=11)
     op = ClipScore(model=tiny_clip.model, checkpoint=tiny_clip.checkpoint, threshold=0.4, batch_size=16)
-    good, bad = run_parts(op, tmp_path, [pair_table(images, matched, "m"), pair_table(images, swapped, "s")])
+    good, bad = run_global_stage(op, [pair_table(images, matched, "m"), pair_table(images, swapped, "s")], tmp_path)
     pos, neg = good.column("clip_score").to_pylist(), bad.column("clip_score").to_pylist()
     score = auc(pos, neg)
     with capsys.disabled():
@@ -97,7 +79,7 @@ def test_keep_fraction_is_a_global_rank_across_parts(tiny_clip, tmp_path):
         tables[2].schema.get_field_index("keep"), "keep", pa.array([True] * 12 + [True])
     )
     op = ClipScore(model=tiny_clip.model, checkpoint=tiny_clip.checkpoint, keep_fraction=0.5, batch_size=5)
-    out = run_parts(op, tmp_path, tables)
+    out = run_global_stage(op, tables, tmp_path)
     rows = [r for t in out for r in t.to_pylist()]
     scored = [r for r in rows if r["clip_score"] is not None]
     assert len(scored) == 36
@@ -118,19 +100,10 @@ def test_ray_actor_pool_decides_like_the_local_loop(tiny_clip, tmp_path, ray_loc
     images, matched, swapped = matched_and_swapped(16, seed=13)
     tables = [pair_table(images[:8], matched[:8], "r0"), pair_table(images[8:], swapped[8:], "r1")]
     op = ClipScore(model=tiny_clip.model, checkpoint=tiny_clip.checkpoint, keep_fraction=0.25, batch_size=4)
-    local = run_parts(op, tmp_path / "local", tables)
-    paths = []
-    for i, table in enumerate(tables):
-        path = str(tmp_path / "ray" / f"part-{i:05d}.parquet")
-        write_parquet_atomic(table, path)
-        paths.append(path)
+    local = run_global_stage(op, tables, tmp_path / "local")
     executor = RayExecutor(concurrency=2)
     assert op.gpus_per_worker(executor) == 0  # no GPU here: CPU actors, fp32
-    patches = op.run_global(paths, str(tmp_path / "ray" / "work"), executor)
-    on_ray = [
-        op.apply_patch(t, pa.concat_tables([pq.read_table(p) for p in patches[path]]))
-        for path, t in zip(paths, tables, strict=True)
-    ]
+    on_ray = run_global_stage(op, tables, tmp_path / "ray", executor)
     assert [t.column("keep").to_pylist() for t in on_ray] == [t.column("keep").to_pylist() for t in local]
     assert sum(r["keep"] for t in on_ray for r in t.to_pylist()) == 4
 

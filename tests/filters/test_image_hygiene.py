@@ -8,9 +8,8 @@ import pytest
 from PIL import Image
 
 from filters.image_hygiene import ImageDedup, ImageHygiene, dhash
-from operators.executor import LocalExecutor
-from operators.io import write_parquet_atomic
 from operators.schema import record_id, records_table
+from tests.conftest import run_global_stage
 
 
 def encode(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -89,17 +88,7 @@ def test_image_dedup_across_parts(tmp_path, perceptual):
     hygiene = ImageHygiene(min_side=8)
     part_a = hygiene(pairs([png_bytes, other], source="a"))
     part_b = hygiene(pairs([png_bytes, resized_jpeg], source="b"))
-    paths = []
-    for name, table in (("a", part_a), ("b", part_b)):
-        path = str(tmp_path / f"part-{name}.parquet")
-        write_parquet_atomic(table, path)
-        paths.append(path)
-    op = ImageDedup(perceptual=perceptual)
-    patches = op.run_global(paths, str(tmp_path / "work"), LocalExecutor())
-    out = []
-    for path, table in zip(paths, (part_a, part_b), strict=True):
-        patch = pa.concat_tables([pa.parquet.read_table(p) for p in patches.get(path, [])]) if path in patches else None
-        out.append(op.apply_patch(table, patch) if patch is not None else table)
+    out = run_global_stage(ImageDedup(perceptual=perceptual), [part_a, part_b], tmp_path)
     kept = [r["keep"] for t in out for r in t.to_pylist()]
     # a/0 and b/0 are the same bytes; b/1 is the same picture re-encoded smaller.
     survivor = min(record_id("a", "0"), record_id("b", "0"), *( [record_id("b", "1")] if perceptual else []))

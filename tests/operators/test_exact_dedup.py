@@ -4,8 +4,8 @@ import pyarrow as pa
 
 from operators.exact_dedup import ExactDedup
 from operators.executor import LocalExecutor
-from operators.io import read_parquet, write_parquet_atomic
-from tests.conftest import make_table
+from operators.io import write_parquet_atomic
+from tests.conftest import make_table, run_global_stage
 
 TEXTS = ["alpha beta", "Alpha,  beta!", "gamma", "delta", "ALPHA BETA", "gamma.", "epsilon"]
 
@@ -16,20 +16,9 @@ def dedup(tmp_path, texts, parts: int, seed: int | None = None, num_buckets: int
     if seed is not None:
         random.Random(seed).shuffle(order)
     table = table.take(pa.array(order))
-    paths = []
     size = -(-len(texts) // parts)
-    for i in range(parts):
-        path = str(tmp_path / f"run{seed}-{parts}" / f"part-{i:05d}.parquet")
-        write_parquet_atomic(table.slice(i * size, size), path)
-        paths.append(path)
-    op = ExactDedup(num_buckets=num_buckets)
-    patches = op.run_global(paths, str(tmp_path / f"work{seed}-{parts}"), LocalExecutor())
-    out = []
-    for path in paths:
-        part = read_parquet(path)
-        if path in patches:
-            part = op.apply_patch(part, pa.concat_tables([read_parquet(p) for p in patches[path]]))
-        out.append(part)
+    pieces = [table.slice(i * size, size) for i in range(parts)]
+    out = run_global_stage(ExactDedup(num_buckets=num_buckets), pieces, tmp_path / f"run{seed}-{parts}")
     merged = pa.concat_tables(out, promote_options="default")
     return {row["text"]: row for row in merged.to_pylist()}
 

@@ -13,7 +13,7 @@ from operators.fuzzy_dedup import FuzzyDedup, _edge_table, _owner
 from operators.io import read_parquet, write_parquet_atomic
 from operators.minhash import Signer, shingle_hash, shingles
 from operators.sample_corpus import generate_with_origins
-from tests.conftest import make_table, write_jsonl
+from tests.conftest import make_table, run_global_stage, write_jsonl
 
 _rng = random.Random(7)
 _VOCAB = [f"w{i}" for i in range(5000)]
@@ -45,21 +45,11 @@ def dedup(tmp_path, texts, parts=1, seed=None, executor=None, table=None, name="
     original = table
     table = original.take(pa.array(order))
     size = -(-table.num_rows // parts)
-    paths = []
-    for i in range(parts):
-        path = str(tmp_path / name / "parts" / f"part-{i:05d}.parquet")
-        write_parquet_atomic(table.slice(i * size, size), path)
-        paths.append(path)
     op = FuzzyDedup(**config)
     work = str(tmp_path / name / "out" / "_work" / "r" / "stage-01-fuzzy_dedup")
     executor = executor or LocalExecutor()
-    patches = op.run_global(paths, work, executor)
-    out = []
-    for path in paths:
-        part = read_parquet(path)
-        if path in patches:
-            part = op.apply_patch(part, pa.concat_tables([read_parquet(p) for p in patches[path]]))
-        out.append(part)
+    pieces = [table.slice(i * size, size) for i in range(parts)]
+    out = run_global_stage(op, pieces, tmp_path / name, executor, work)
     merged = pa.concat_tables(out, promote_options="default")
     by_id = {r["id"]: r for r in merged.to_pylist()}
     rows = [by_id[i] for i in original.column("id").to_pylist()]
