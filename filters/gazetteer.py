@@ -48,6 +48,8 @@ POST_NOMINALS = _words(
 PARTICLES = _words("de du des del della dalla di da do dos das van von der den ter le la y e und zu")
 # Identifiers that read as capitalised words: "PyMalloc", "KMail", "GtkAboutDialog" (not "McDonald", "DiCaprio").
 _CODE_WORD = re.compile(r"^(?!(?:Mc|Mac|De|Di|Da|Du|La|Le|Van|Von|O)[A-Z])[A-Z]+[a-z]+[A-Z]|^[A-Z]{2,}[a-z]")
+# Languages of the country names in the place list.
+LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl")
 # GeoNames cities of 1,000+ inhabitants: most Italian comuni and German Gemeinden, 130k places.
 CITIES = "cities1000"
 _TOKEN = re.compile(r"[^\W\d_][\w'’\-.]*")
@@ -86,7 +88,7 @@ def bare_name(value: str) -> str:
 class Gazetteer:
     """First names, surnames and place names (see the module's docstring); build once per process."""
 
-    def __init__(self, languages: tuple[str, ...] = ("en", "fr", "de", "es", "it", "pt", "nl")):
+    def __init__(self, languages: tuple[str, ...] = LANGUAGES):
         self.first_names = _census("dist.male.first") | _census("dist.female.first")
         self.surnames = _census("dist.all.last")
         self.places = self._cached_places(languages)
@@ -297,6 +299,6 @@ def widen_over_particles(text: str, start: int, end: int) -> int:
 
 
 @functools.lru_cache(maxsize=4)
-def gazetteer(languages: tuple[str, ...] = ("en", "fr", "de", "es", "it", "pt", "nl")) -> Gazetteer:
+def gazetteer(languages: tuple[str, ...] = LANGUAGES) -> Gazetteer:
     """The process's gazetteer for these languages (built on first use, about a second)."""
     return Gazetteer(languages)

@@ -81,16 +81,16 @@ class ImageHygiene(Filter):
     }
 
     def setup(self) -> None:
-        from PIL import Image, ImageFile
+        from PIL import ImageFile
 
         # Never decode a truncated file as if it were whole (Pillow's default, kept
         # explicitly: another library in the process may have flipped it).
         ImageFile.LOAD_TRUNCATED_IMAGES = False
-        self._pil = Image
 
     def _inspect(self, data: bytes | None) -> tuple[int | None, int | None, str | None, str | None, str | None]:
         """``(width, height, format, phash, error)`` of one encoded image."""
-        Image = self._pil
+        from PIL import Image  # imported once by setup(); a module is not kept on the (pickled) operator
+
         if not data:
             return None, None, None, None, "zero_size"
         width = height = fmt = None

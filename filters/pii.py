@@ -66,7 +66,7 @@ from lineage.schema import PII_STRUCT
 from lineage.subject import subject_hash
 from operators.base import Operator, OperatorConfig
 from operators.registry import register
-from operators.schema import set_column
+from operators.schema import kept_mask, set_column
 
 log = logging.getLogger(__name__)
 
@@ -363,7 +363,7 @@ class Detector:
             "URL": UrlRecognizer,
             "US_SSN": UsSsnRecognizer,
         }
-        # (type, recognizer, trigger, context words)
+        # (type, recognizer, trigger)
         self._patterns = [(t, cls(), _TRIGGERS[t]) for t, cls in classes.items() if t in wanted]
         self._phone = PhoneRecognizer(supported_regions=list(phone_regions), leniency=0) if "PHONE_NUMBER" in wanted else None
         self._cards = "CREDIT_CARD" in wanted
@@ -633,7 +633,7 @@ class Pii(Operator):
 
     def process(self, table: pa.Table) -> pa.Table:
         quarantined = pc.fill_null(table.column("quarantined"), False)
-        keep_col = pc.fill_null(table.column("keep"), False)
+        keep_col = kept_mask(table)
         mask = keep_col if not self.config.scrub_dropped else pc.invert(quarantined)
         mask = pc.and_(mask, pc.is_valid(table.column("text"))).to_pylist()
         rows = [i for i, m in enumerate(mask) if m]
@@ -689,10 +689,6 @@ def structured_findings(texts: list[str], min_score: float = 0.4) -> list[list[F
     return detector.detect(texts)
 
 
-_STRUCTURED: dict[float, Detector] = {}
-
-
+@functools.lru_cache(maxsize=4)
 def _structured_detector(min_score: float) -> Detector:
-    if min_score not in _STRUCTURED:
-        _STRUCTURED[min_score] = Detector(STRUCTURED_TYPES, dict.fromkeys(STRUCTURED_TYPES, min_score))
-    return _STRUCTURED[min_score]
+    return Detector(STRUCTURED_TYPES, dict.fromkeys(STRUCTURED_TYPES, min_score))

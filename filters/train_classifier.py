@@ -20,7 +20,6 @@ was trained.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from filters.classifier import card_path, fasttext_line
+from operators.io import atomic_open, sha256_file
 
 
 class TrainingDataError(ValueError):
@@ -76,14 +76,6 @@ class TrainResult:
     card_json: Path
     card_md: Path
     card: dict[str, Any] = field(default_factory=dict)
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _records(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -140,7 +132,7 @@ def read_labelled(
                 )
             examples.append(Example(_text(path, n, record, text_field), _label_name(record[label_field])))
             count += 1
-        files.append(DataFile(os.path.abspath(path), _sha256(path), count))
+        files.append(DataFile(os.path.abspath(path), sha256_file(path), count))
     return examples, files
 
 
@@ -157,7 +149,7 @@ def read_corpora(
             for n, record in _records(path):
                 examples.append(Example(_text(path, n, record, text_field), label))
                 count += 1
-            files.append(DataFile(os.path.abspath(path), _sha256(path), count, label))
+            files.append(DataFile(os.path.abspath(path), sha256_file(path), count, label))
     return examples, files
 
 
@@ -312,7 +304,7 @@ def train(
 
     card = {
         "model": output.name,
-        "model_sha256": _sha256(str(output)),
+        "model_sha256": sha256_file(str(output)),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "fasttext": fasttext_version(),
         "task": "fastText supervised classifier",
@@ -335,8 +327,11 @@ def train(
     }
     card_json = card_path(output)
     card_md = card_json.with_suffix(".md")
-    card_json.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    card_md.write_text(render_card(card), encoding="utf-8")
+    # Atomically, as the model: the scorer reads the card (lowercase, languages) beside the model.
+    with atomic_open(str(card_json)) as f:
+        f.write((json.dumps(card, indent=2) + "\n").encode())
+    with atomic_open(str(card_md)) as f:
+        f.write(render_card(card).encode())
     return TrainResult(output, card_json, card_md, card)
 
 
