@@ -40,6 +40,15 @@ def run_global_stage(op, tables: list[pa.Table], folder, executor=None, work: st
     ]
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def write_jsonl(path, records, compress: bool = False) -> str:
     """Write records (dicts, or raw strings written as-is) as JSON lines."""
     opener = gzip.open if compress or str(path).endswith(".gz") else open

@@ -4,7 +4,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SAVE_AS = ROOT / "docs" / "asset-graph.png"  # refreshed with ASSAY_SAVE_SCREENSHOT=1
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -37,7 +32,7 @@ def _graphql(port: int, query: str) -> dict:
 @pytest.fixture(scope="module")
 def dagster_dev(tmp_path_factory):
     home = tmp_path_factory.mktemp("dagster_home")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "ASSAY_STORAGE": str(home / "workspace")}
     dagster = Path(sys.executable).with_name("dagster")
     # A real run first, recorded in the same instance, so the graph shows materialized assets and passed checks.

@@ -29,6 +29,16 @@ def corpus_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def reference(corpus_dir, tmp_path_factory):
+    """The uninterrupted run every fault and kill test compares its outcome with (one run per session)."""
+    folder = tmp_path_factory.mktemp("reference")
+    recipe = write_recipe(folder / "recipe.yaml", corpus_dir, folder / "out")
+    result = assay("run", str(recipe), "--local", "--fresh")
+    assert result.returncode == 0, result.stderr + result.stdout
+    return snapshot(folder / "out")
+
+
 def write_recipe(path: Path, corpus: Path | str, output: Path, rows_per_part: int = 30) -> Path:
     recipe = {
         "name": "reliability",

@@ -16,15 +16,6 @@ from operators.shards import verify_shard
 from tests.reliability.conftest import ASSAY, assay, done_count, snapshot, write_recipe
 
 
-@pytest.fixture(scope="module")
-def reference(corpus_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("reference")
-    recipe = write_recipe(folder / "recipe.yaml", corpus_dir, folder / "out")
-    result = assay("run", str(recipe), "--local", "--fresh")
-    assert result.returncode == 0, result.stderr
-    return snapshot(folder / "out")
-
-
 def _ray_map_workers(pid: int) -> list[psutil.Process]:
     workers = []
     for child in psutil.Process(pid).children(recursive=True):

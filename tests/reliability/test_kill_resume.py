@@ -9,21 +9,9 @@ no record missing or doubled) and does not redo the parts already finished.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.reliability.conftest import assay, done_count, run_until, snapshot, write_recipe
-
-
-@pytest.fixture(scope="module")
-def reference(corpus_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("reference")
-    recipe = write_recipe(folder / "recipe.yaml", corpus_dir, folder / "out")
-    result = assay("run", str(recipe), "--local", "--fresh", env={**os.environ})
-    assert result.returncode == 0, result.stderr + result.stdout
-    return snapshot(folder / "out")
-
 
 KILL_POINTS = {
     "reading": lambda out: done_count(out, "read") >= 1,

@@ -7,7 +7,6 @@ SmolLM2 GGUF; the test starts it on a free port and stops it afterwards.
 from __future__ import annotations
 
 import importlib.util
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from synth.backends import HTTPBackend, Request, Runner, SamplingParams, smollm2_gguf
 from synth.config import SynthConfig
 from synth.self_instruct import SelfInstruct
+from tests.conftest import free_port
 from tests.synth.conftest import check_run_invariants
 
 pytestmark = [
@@ -30,16 +30,10 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
     folder, name = smollm2_gguf()
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
