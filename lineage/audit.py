@@ -22,7 +22,6 @@ salted hashes that PII scrubbing stored.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 from collections import Counter
@@ -622,8 +621,3 @@ def report(output: str, runs: list[str] | None = None, epsilon: float | None = N
             "of this whole report for one record read in every run covered (sequential composition)",
         }
     return result
-
-
-def matches_glob(source: str, pattern: str) -> bool:
-    """The Python twin of the SQL source match (exact URI, or a glob with * ? [...])."""
-    return fnmatch.fnmatchcase(source, pattern) if _is_glob(pattern) else source == pattern

@@ -49,6 +49,7 @@ from lineage.audit import (
     TOMBSTONE_SCHEMA,
     Ledger,
     Selectors,
+    _files,
 )
 from operators.io import atomic_open, exists, filesystem, is_local, join, read_parquet, write_parquet_atomic
 from operators.shards import MANIFEST_SUFFIX, read_manifest, read_shard, verify_shard, write_shard
@@ -418,7 +419,8 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
         write_parquet_atomic(
             pa.table(placement, schema=PLACEMENT_SCHEMA), join(ledger_dir, PLACEMENT_DIR, f"erasure={erasure_id}.parquet")
         )
-        targets = [t for t in p.targets if t.id in set(erase_ids)]
+        erasing = set(erase_ids)
+        targets = [t for t in p.targets if t.id in erasing]
         selectors_json = json.dumps(p.selectors, sort_keys=True)
         tomb = {
             "erasure_id": [erasure_id] * len(targets),
@@ -506,8 +508,6 @@ def forget(output: str, selectors: Selectors, *, actor: str | None = None, reaso
 def read_tombstones(output: str) -> pa.Table:
     """Every tombstone row of the output folder (empty table when no erasure ran)."""
     folder = join(output, "ledger", TOMBSTONE_DIR)
-    fs, p = filesystem(folder)
-    if not fs.exists(p):
-        return TOMBSTONE_SCHEMA.empty_table()
-    files = sorted(f for f in fs.find(p) if f.endswith(".parquet") and ".tmp-" not in f)
+    fs, _ = filesystem(folder)
+    files = _files(folder)
     return pa.concat_tables([pq.read_table(f, filesystem=fs) for f in files]) if files else TOMBSTONE_SCHEMA.empty_table()

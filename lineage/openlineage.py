@@ -160,7 +160,7 @@ class Emitter:
         return path
 
 
-def _datasets(pipeline: Any, phase: str, state: Any) -> tuple[list[dict], list[dict]]:
+def _datasets(pipeline: Any, phase: str) -> tuple[list[dict], list[dict]]:
     """Input and output datasets of a phase: sources, staged parts per phase, shards, ledger, rejects."""
     out = pipeline.output
 
@@ -205,7 +205,7 @@ def phase_events(phase: str) -> Callable:
                 return fn(pipeline, executor, state, *args, **kwargs)
             job = f"{pipeline.name}.{phase}"
             rid = run_uuid(state.run_id, phase)
-            inputs, outputs = _datasets(pipeline, phase, state)
+            inputs, outputs = _datasets(pipeline, phase)
 
             def facets(current: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
                 return {

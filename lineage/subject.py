@@ -23,6 +23,8 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
+from operators.tokenize import cache_dir
+
 SALT_ENV = "ASSAY_PII_SALT"
 _PUNCT = re.compile(r"[\s\-().+/]")
 
@@ -37,10 +39,6 @@ def normalize_subject(value: str) -> str:
     text = " ".join(unicodedata.normalize("NFKC", value).casefold().split())
     digits = _PUNCT.sub("", text)
     return digits if digits.isdigit() else text
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("ASSAY_CACHE") or Path.home() / ".cache" / "assay")
 
 
 @lru_cache(maxsize=4)
@@ -59,7 +57,7 @@ def salt() -> bytes:
     value = os.environ.get(SALT_ENV)
     if value:
         return value.encode()
-    return _local_salt(str(_cache_dir() / "pii-salt"))
+    return _local_salt(str(cache_dir() / "pii-salt"))
 
 
 def subject_hash(value: str, key: bytes | None = None) -> str:

@@ -24,7 +24,7 @@ from pydantic import Field
 from operators.base import GlobalOperator
 from operators.io import exists, join
 from operators.pipeline import Pipeline, RunResult, RunState
-from operators.readers import SourceError, expand
+from operators.readers import TAR_SUFFIXES, SourceError, expand
 from pipelines import metadata as md
 from pipelines.checks import duplicate_counts, recipe_checks
 from pipelines.recipe import ChecksConfig, load
@@ -100,7 +100,7 @@ class RecipeSpec:
 
 
 def _is_tar(path: str) -> bool:
-    return path.lower().endswith((".tar", ".tar.gz", ".tgz"))
+    return path.lower().endswith(TAR_SUFFIXES)
 
 
 def recipe_files(folder: Path = PACKAGED_RECIPES) -> list[Path]:

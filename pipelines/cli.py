@@ -570,8 +570,6 @@ def synth(recipe: str, output: str | None, method, target, max_rounds, budget_to
         })
     except Exception as e:  # pydantic's message names the field
         _fail(f"synth settings: {e}", "check the recipe's synth section and the options")
-    if config.seeds and loaded.path is not None and not Path(config.seeds).is_absolute():
-        config = config.model_copy(update={"seeds": str((loaded.path.parent / config.seeds).resolve())})
     work = out / config.work_dir
     console.print(f"[bold]assay[/] synthesising with {config.method} ({config.backend.kind} backend) -> {work}")
     try:

@@ -235,6 +235,10 @@ def load(
             "output": _resolve_path(recipe.output, base),
         }
     )
+    if recipe.synth is not None and recipe.synth.seeds:  # seed tasks, like sources, relative to the recipe
+        recipe = recipe.model_copy(
+            update={"synth": recipe.synth.model_copy(update={"seeds": _resolve_path(recipe.synth.seeds, base)})}
+        )
     roots = allowed_roots()
     if roots:
         for i, s in enumerate(recipe.sources):

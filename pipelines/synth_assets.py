@@ -11,6 +11,7 @@ import dagster as dg
 from operators.io import join
 from pipelines.recipe import load
 from pipelines.resources import StorageResource
+from pipelines.synth_run import method_class
 
 OWNERS = ["team:data-platform"]
 
@@ -31,13 +32,8 @@ def synthetic_records_asset(spec) -> dg.AssetsDefinition:
         "with parents and generator; resumes from its pool and call cache.",
     )
     def synthetic_records(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Output[dict]:
-        from synth.evol_instruct import EvolInstruct
-        from synth.self_instruct import SelfInstruct
-
         recipe = load(spec.path, check_paths=False)
         config = recipe.recipe.synth
-        if config.seeds and not config.seeds.startswith("/"):
-            config = config.model_copy(update={"seeds": str((spec.path.parent / config.seeds).resolve())})
         work = join(storage.recipe_output(spec.name), config.work_dir)
 
         def report(kind: str, info: dict) -> None:
@@ -47,8 +43,7 @@ def synthetic_records_asset(spec) -> dg.AssetsDefinition:
                     f"pool {info['pool']}/{info['target']}, rejected {info['rejected']}"
                 )
 
-        cls = SelfInstruct if config.method == "self_instruct" else EvolInstruct
-        result = cls(config, work, on_progress=report).run()
+        result = method_class(config)(config, work, on_progress=report).run()
         rows = "\n".join(
             f"| {r['round']} | {r['candidates']} | {r['accepted']} | {r['acceptance_rate']:.0%} | {r['tokens']:,} |"
             for r in result.rounds

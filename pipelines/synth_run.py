@@ -32,12 +32,17 @@ def synth_config(base: SynthConfig | None, overrides: dict[str, Any]) -> SynthCo
     return SynthConfig.model_validate(data)
 
 
-def run_synthesis(config: SynthConfig, work_dir: Path, console: Console) -> SynthResult:
-    """Run Self-Instruct or Evol-Instruct with progress bars; resumes what ``work_dir`` holds."""
+def method_class(config: SynthConfig):
+    """The engine of the configured method: Self-Instruct or Evol-Instruct."""
     from synth.evol_instruct import EvolInstruct
     from synth.self_instruct import SelfInstruct
 
-    cls = SelfInstruct if config.method == "self_instruct" else EvolInstruct
+    return SelfInstruct if config.method == "self_instruct" else EvolInstruct
+
+
+def run_synthesis(config: SynthConfig, work_dir: Path, console: Console) -> SynthResult:
+    """Run Self-Instruct or Evol-Instruct with progress bars; resumes what ``work_dir`` holds."""
+    cls = method_class(config)
     progress = Progress(
         TextColumn("[bold]{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=False,
