@@ -47,7 +47,7 @@ _JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 #: being held in memory whole, so one runaway line (or a compression bomb made
 #: of one) cannot take a worker down. Set per source with ``max_doc_bytes``.
 DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024
-_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 #: File extensions WebDataset shards use for images (the part after the key).
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
 _COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".xz": "xz"}
@@ -95,7 +95,7 @@ def infer_format(path: str) -> tuple[Format, str | None]:
         if name.endswith(suffix):
             compression, name = codec, name[: -len(suffix)]
             break
-    if path.lower().endswith(_TAR_SUFFIXES):
+    if path.lower().endswith(TAR_SUFFIXES):
         return "webdataset", None  # tarfile reads gzip-compressed shards itself
     if name.endswith(".parquet") or name.endswith(".pq"):
         return "parquet", compression
@@ -188,6 +188,16 @@ class _Batcher:
         c["drop_reason"].append(f"quarantine:{reason}")
         c["quarantined"].append(True)
 
+    def text_problem(self, text: Any, what: str = "text") -> str | None:
+        """Why ``text`` cannot be a record's text (the quarantine reason), or None."""
+        if not isinstance(text, str):
+            return f"wrong_type: {self.text_field!r} is {type(text).__name__}, expected string"
+        if _has_surrogates(text):
+            return f"invalid_unicode: lone surrogate in {what}"
+        if len(text) > self.max_doc_bytes // 4 and len(text.encode("utf-8")) > self.max_doc_bytes:
+            return f"too_large: {what} over max_doc_bytes={self.max_doc_bytes}"
+        return None
+
     def add_object(self, locator: str, obj: Any) -> None:
         """Validate one decoded record and add or quarantine it."""
         if not isinstance(obj, dict):
@@ -197,14 +207,9 @@ class _Batcher:
             self.quarantine(locator, f"missing_field: no {self.text_field!r}")
             return
         text = obj[self.text_field]
-        if not isinstance(text, str):
-            self.quarantine(locator, f"wrong_type: {self.text_field!r} is {type(text).__name__}, expected string")
-            return
-        if _has_surrogates(text):
-            self.quarantine(locator, "invalid_unicode: lone surrogate in text")
-            return
-        if len(text) > self.max_doc_bytes // 4 and len(text.encode("utf-8")) > self.max_doc_bytes:
-            self.quarantine(locator, f"too_large: text over max_doc_bytes={self.max_doc_bytes}")
+        problem = self.text_problem(text)
+        if problem:
+            self.quarantine(locator, problem)
             return
         meta = {k: v for k, v in obj.items() if k != self.text_field}
         self.add(locator, text, meta)
@@ -382,11 +387,9 @@ class _PairBatcher(_Batcher):
         if caption is None:
             self.quarantine(locator, f"missing_caption: no {self.text_field!r}")
             return
-        if not isinstance(caption, str):
-            self.quarantine(locator, f"wrong_type: {self.text_field!r} is {type(caption).__name__}, expected string")
-            return
-        if _has_surrogates(caption):
-            self.quarantine(locator, "invalid_unicode: lone surrogate in caption")
+        problem = self.text_problem(caption, "caption")
+        if problem:
+            self.quarantine(locator, problem)
             return
         self.add(locator, caption, meta)
         self.cols["image"].append(image)
@@ -411,7 +414,7 @@ def _split_key(member: str) -> tuple[str, str]:
 
 
 def _read_webdataset(path: str, spec: SourceSpec, compression: str | None, batch_rows: int) -> Iterator[pa.Table]:
-    batcher = _PairBatcher(path, spec.text_field)
+    batcher = _PairBatcher(path, spec.text_field, spec.max_doc_bytes)
     count = 0
 
     def emit(key: str, files: dict[str, bytes]) -> None:
@@ -497,7 +500,7 @@ def _image_value(value: Any, base: str, storage_options: dict[str, Any]) -> tupl
 
 
 def _read_image_parquet(path: str, spec: SourceSpec, compression: str | None, batch_rows: int) -> Iterator[pa.Table]:
-    batcher = _PairBatcher(path, spec.text_field)
+    batcher = _PairBatcher(path, spec.text_field, spec.max_doc_bytes)
     base = path.rsplit("/", 1)[0] if "/" in path else "."
     row = 0
     try:

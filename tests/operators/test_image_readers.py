@@ -139,3 +139,11 @@ def test_fsspec_memory_url_webdataset():
     [uri] = expand(SourceSpec("memory://wds/*.tar"))
     rows = read_all(uri)
     assert rows["key:k"]["text"] == "a red square" and rows["key:k"]["keep"]
+
+
+def test_an_oversized_caption_is_quarantined_like_an_oversized_document(tmp_path):
+    path = write_tar(tmp_path / "a.tar", [("0.png", png()), ("0.txt", b"a red square"),
+                                          ("1.png", png()), ("1.txt", b"x" * 500)])
+    rows = read_all(path, format="webdataset", max_doc_bytes=100)
+    assert not rows["key:0"]["quarantined"] and rows["key:0"]["text"] == "a red square"
+    assert rows["key:1"]["quarantined"] and rows["key:1"]["drop_reason"].startswith("quarantine:too_large: caption")
