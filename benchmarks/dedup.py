@@ -288,6 +288,28 @@ def run_assay(data: Path, out: Path, workers: int, ray_mode: bool, bands: int, r
     return {"seconds": seconds, "setup_seconds": init, "pred": pred, "stages": breakdown, "stats": op.stats}
 
 
+class UnionFind:
+    """Clusters of the pairs datasketch's LSH returns; each cluster is named by its smallest member."""
+
+    def __init__(self):
+        self.parent: dict = {}
+
+    def add(self, x) -> None:
+        self.parent.setdefault(x, x)
+
+    def find(self, x):
+        parent = self.parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a, b) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
 def run_datasketch(data: Path, bands: int, rows: int) -> dict:
     import xxhash
     from datasketch import MinHash, MinHashLSH
@@ -300,20 +322,13 @@ def run_datasketch(data: Path, bands: int, rows: int) -> dict:
     lsh = MinHashLSH(num_perm=NUM_PERM, params=(bands, rows))
     for d, m in zip(docs, sigs, strict=True):
         lsh.insert(d["id"], m)
-    parent = {d["id"]: d["id"] for d in docs}
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    clusters = UnionFind()
+    for d in docs:
+        clusters.add(d["id"])
     for d, m in zip(docs, sigs, strict=True):
         for other in lsh.query(m):
-            ra, rb = find(d["id"]), find(other)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-    pred = {d["id"]: find(d["id"]) for d in docs}
+            clusters.union(d["id"], other)
+    pred = {d["id"]: clusters.find(d["id"]) for d in docs}
     return {"seconds": time.monotonic() - t0, "pred": pred}
 
 

@@ -120,36 +120,28 @@ def run_datasketch(data: Path, n: int) -> dict:
     import pyarrow.parquet as pq
     import xxhash
     from datasketch import MinHash, MinHashLSH
-    from dedup import word_shingles
+    from dedup import UnionFind, word_shingles
 
     from operators.fuzzy_dedup import FuzzyDedupConfig
 
     t0 = time.monotonic()
     lsh = MinHashLSH(num_perm=NUM_PERM, params=FuzzyDedupConfig(threshold=THRESHOLD, num_perm=NUM_PERM).banding())
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    clusters = UnionFind()
     done = 0
     for path in sorted((data / "parts").glob("part-*.parquet")):
         texts = pq.read_table(path, columns=["text"]).column("text").to_pylist()[: n - done]
         sigs = MinHash.bulk([[s.encode() for s in word_shingles(t)] for t in texts], num_perm=NUM_PERM,
                             hashfunc=xxhash.xxh32_intdigest)
         for i, m in enumerate(sigs, start=done):
-            parent[i] = i
+            clusters.add(i)
             for other in lsh.query(m):
-                a, b = find(i), find(other)
-                parent[max(a, b)] = min(a, b)
+                clusters.union(i, other)
             lsh.insert(i, m)
         done += len(texts)
         if done >= n:
             break
     seconds = time.monotonic() - t0
-    roots = {i: find(i) for i in parent}
+    roots = {i: clusters.find(i) for i in clusters.parent}
     sizes: dict[int, int] = {}
     for r in roots.values():
         sizes[r] = sizes.get(r, 0) + 1

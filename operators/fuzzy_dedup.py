@@ -37,6 +37,7 @@ import re
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
 from operators.base import GlobalOperator, OperatorConfig
@@ -213,13 +214,15 @@ class _SignWorker:
             self._signer = Signer(cfg.num_perm, cfg.seed, cfg.shingle, cfg.ngram)
         policy = [k.split() for k in cfg.survivor[:-1]]
         wanted = {"id", "text", "keep"} | {c for c, _ in policy if c != "length"}
-        table = read_parquet(item["part"])
-        missing = wanted - set(table.column_names)
+        fs, path = filesystem(item["part"])
+        with fs.open(path, "rb") as f:
+            missing = wanted - set(pq.read_schema(f).names)
         if missing:
             raise ValueError(
                 f"fuzzy_dedup: survivor policy names column(s) {sorted(missing)} that part {item['part']} lacks; "
                 "use columns an earlier stage adds (e.g. a quality score) or 'length'"
             )
+        table = read_parquet(item["part"], columns=sorted(wanted))  # not the images, meta or scores
         rows = np.flatnonzero(kept_mask(table).to_numpy(zero_copy_only=False))
         if len(rows) >= 1 << _ROW_BITS:
             raise ValueError(f"fuzzy_dedup: a part holds at most {1 << _ROW_BITS} rows; lower rows_per_part")
@@ -318,7 +321,7 @@ class _BucketWorker:
             bar = cfg.verify_bar()
             all_keys = table.column("key").to_numpy()
             uniq, first = np.unique(all_keys, return_index=True)
-            sig_arr = table.column("sig").combine_chunks() if isinstance(table.column("sig"), pa.ChunkedArray) else table.column("sig")
+            sig_arr = table.column("sig").combine_chunks()
             sigs = np.frombuffer(sig_arr.buffers()[1], np.uint32)[
                 sig_arr.offset * cfg.num_perm : (sig_arr.offset + len(sig_arr)) * cfg.num_perm
             ].reshape(-1, cfg.num_perm)
@@ -559,6 +562,12 @@ class FuzzyDedup(GlobalOperator):
             return path
         return join(output, path)
 
+    def _index_settings(self) -> dict:
+        """The MinHash settings an incremental index is built with, and must be used with."""
+        bands, rows = self.config.banding()
+        c = self.config
+        return {"num_perm": c.num_perm, "seed": c.seed, "bands": bands, "rows": rows, "shingle": c.shingle, "ngram": c.ngram}
+
     def _index_meta(self, index: str) -> dict | None:
         path = join(index, "meta.json")
         if not exists(path):
@@ -566,9 +575,7 @@ class FuzzyDedup(GlobalOperator):
         fs, p = filesystem(path)
         with fs.open(p, "r") as f:
             meta = json.load(f)
-        bands, rows = self.config.banding()
-        want = {"num_perm": self.config.num_perm, "seed": self.config.seed, "bands": bands, "rows": rows,
-                "shingle": self.config.shingle, "ngram": self.config.ngram}
+        want = self._index_settings()
         have = {k: meta.get(k) for k in want}
         if have != want:
             raise ValueError(
@@ -694,9 +701,7 @@ class FuzzyDedup(GlobalOperator):
         index = self.index_folder(work_dir)
         meta = self._index_meta(index)
         if meta is None:
-            bands, rows = self.config.banding()
-            meta = {"num_perm": self.config.num_perm, "seed": self.config.seed, "bands": bands, "rows": rows,
-                    "shingle": self.config.shingle, "ngram": self.config.ngram, "partitions": stage["n_parts"], "runs": []}
+            meta = {**self._index_settings(), "partitions": stage["n_parts"], "runs": []}
         run_no = len(meta["runs"])
         if run_no >= 1 << (62 - _RUN_SHIFT):
             raise ValueError(f"fuzzy_dedup: the index at {index} holds the most runs it can; start a new index")

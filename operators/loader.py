@@ -85,11 +85,10 @@ class Shard:
         self.manifest = manifest
         self.tokens = int(manifest["tokens"])
         self._segments: list[tuple[np.ndarray, np.ndarray]] | None = None
-        self._starts: list[int] = []
 
     def __getstate__(self) -> dict[str, Any]:
         # Workers map the file themselves; a memory map is not sent through a pipe.
-        return {"path": self.path, "manifest": self.manifest, "tokens": self.tokens, "_segments": None, "_starts": []}
+        return {"path": self.path, "manifest": self.manifest, "tokens": self.tokens, "_segments": None}
 
     @property
     def segments(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -104,7 +103,7 @@ class Shard:
         # The buffers keep the mapping alive; the file descriptor is not needed
         # (thousands of shards in several workers would exhaust the limit).
         mapped.close()
-        segments, starts, total = [], [], 0
+        segments, total = [], 0
         for batch in batches:
             column = batch.column("input_ids")
             offsets = column.offsets.to_numpy()
@@ -113,13 +112,12 @@ class Shard:
             if len(values) == 0:
                 continue
             segments.append((values, (offsets[:-1] - offsets[0]).astype(np.int64)))
-            starts.append(total)
             total += len(values)
         if total != self.tokens:
             raise ShardError(
                 f"{self.path}: {total} tokens, its manifest says {self.tokens}; the shard is damaged, rerun the pipeline"
             )
-        self._segments, self._starts = segments, starts
+        self._segments = segments
 
 
 def find_shards(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Shard]:

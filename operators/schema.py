@@ -42,7 +42,6 @@ BASE_COLUMNS = tuple(BASE_SCHEMA.names)
 # hash of its bytes (exact image dedup, lineage). Images stay encoded (JPEG,
 # PNG, ...) from reader to shard: decoding is the hygiene and CLIP stages' job.
 IMAGE_TEXT_SCHEMA = BASE_SCHEMA.append(pa.field("image", pa.binary())).append(pa.field("image_hash", pa.string()))
-IMAGE_COLUMNS = ("image", "image_hash")
 
 _PUNCT_RE = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE_RE = re.compile(r"\s+", re.UNICODE)
