@@ -45,7 +45,14 @@ $(LLAMA): $(STAMP)
 	  echo "llama-cpp-python could not be built: the llama.cpp server tests will skip"
 	touch $(LLAMA)
 
-test: setup chromium $(LLAMA)
+# The optional packages of operators that need them (semantic_dedup: the `embeddings` extra): the
+# tests run them, while `make demo` stays lean.
+EXTRAS := $(VENV)/.assay-extras
+$(EXTRAS): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,embeddings]'
+	touch $(EXTRAS)
+
+test: setup chromium $(LLAMA) $(EXTRAS)
 	$(BIN)/python -m pytest
 
 test-fast: setup

@@ -283,6 +283,7 @@ class ClipScore(GlobalOperator):
     version = "1"
     Config = ClipScoreConfig
     score_column = "clip_score"
+    deduplicates = False
 
     def gpus_per_worker(self, executor) -> float:
         """``num_gpus`` for each scoring actor: 0 on CPU-only executors."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
+from operators.io import join
 from operators.schema import kept_mask, scatter, set_column
 
 if TYPE_CHECKING:
@@ -220,10 +222,26 @@ class GlobalOperator(Operator):
     """
 
     kind = "global"
+    #: Whether the stage removes duplicates (its drops count in the duplicate-rate checks); a global
+    #: scorer that ranks the whole run (clip_score) sets False.
+    deduplicates: ClassVar[bool] = True
 
     @abstractmethod
     def run_global(self, parts: list[str], work_dir: str, executor: Executor) -> dict[str, list[str]]:
         """Return ``{part path: [patch paths]}`` for the parts that change."""
+
+    def output_folder(self, work_dir: str, path: str) -> str:
+        """``path`` as given when absolute or a URL, else under the run's output folder.
+
+        For state that outlives a run (an index, cached embeddings): the work folder is
+        ``<output>/_work/<run_id>/stage-NN-<name>`` and is removed when the run ends.
+        """
+        if "://" in path or os.path.isabs(path):
+            return path
+        output = work_dir
+        for _ in range(3):
+            output = output.rstrip("/").rsplit("/", 1)[0]
+        return join(output, path)
 
     def commit(self, work_dir: str, executor: Executor, run_id: str) -> None:
         """Called once the run's shards are written: persist state for later runs (an index)."""

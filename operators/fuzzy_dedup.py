@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
 import numpy as np
 import pyarrow as pa
@@ -45,6 +44,7 @@ from operators.io import atomic_open, exists, filesystem, join, makedirs, read_p
 from operators.minhash import Signer, band_hashes, mix64
 from operators.registry import register
 from operators.schema import kept_mask
+from operators.survivor import SurvivorPolicy, check_columns, columns_needed, rank_columns
 
 # Node keys: part << 26 | row for this run's records; index records carry the flag bit and
 # the number of the run that emitted them, so keys never collide across runs.
@@ -52,8 +52,6 @@ _ROW_BITS = 26
 _PART_BITS = 20
 _RUN_SHIFT = _ROW_BITS + _PART_BITS
 _OLD = np.int64(1 << 62)
-
-_SURVIVOR_RE = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(asc|desc)?\s*$")
 
 _EDGE_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
 
@@ -81,10 +79,7 @@ class FuzzyDedupConfig(OperatorConfig):
     max_bucket_pairs: int = Field(
         64, ge=2, description="Buckets larger than this compare members with a few anchors instead of all pairs."
     )
-    survivor: list[str] = Field(
-        ["length desc", "id asc"],
-        description="Survivor policy: '<column> asc|desc' keys in order ('length' = characters of text), ending in 'id asc'.",
-    )
+    survivor: SurvivorPolicy
     num_partitions: int = Field(0, ge=0, description="Hash partitions of the shuffles; 0 picks one per part, at most 256.")
     max_rounds: int = Field(64, ge=1, description="Connected-components rounds before giving up.")
     incremental: bool = Field(False, description="Deduplicate against (and add to) the persisted index of earlier runs.")
@@ -98,19 +93,6 @@ class FuzzyDedupConfig(OperatorConfig):
         if v not in ("word", "char"):
             raise ValueError("shingle must be 'word' or 'char'")
         return v
-
-    @field_validator("survivor")
-    @classmethod
-    def _policy(cls, v: list[str]) -> list[str]:
-        keys = []
-        for item in v:
-            m = _SURVIVOR_RE.match(item)
-            if not m:
-                raise ValueError(f"survivor key {item!r} must look like 'length desc' or 'id asc'")
-            keys.append(f"{m.group(1)} {m.group(2) or 'asc'}")
-        if not keys or keys[-1] != "id asc" or any(k.startswith("id ") for k in keys[:-1]):
-            raise ValueError("the survivor policy must end in 'id asc' (and name id only there), so ties break the same way every run")
-        return keys
 
     @model_validator(mode="after")
     def _banding(self) -> FuzzyDedupConfig:
@@ -212,16 +194,8 @@ class _SignWorker:
         cfg = self.config
         if self._signer is None:
             self._signer = Signer(cfg.num_perm, cfg.seed, cfg.shingle, cfg.ngram)
-        policy = [k.split() for k in cfg.survivor[:-1]]
-        wanted = {"id", "text", "keep"} | {c for c, _ in policy if c != "length"}
-        fs, path = filesystem(item["part"])
-        with fs.open(path, "rb") as f:
-            missing = wanted - set(pq.read_schema(f).names)
-        if missing:
-            raise ValueError(
-                f"fuzzy_dedup: survivor policy names column(s) {sorted(missing)} that part {item['part']} lacks; "
-                "use columns an earlier stage adds (e.g. a quality score) or 'length'"
-            )
+        wanted = {"id", "text", "keep"} | columns_needed(cfg.survivor)
+        check_columns("fuzzy_dedup", item["part"], cfg.survivor, wanted)
         table = read_parquet(item["part"], columns=sorted(wanted))  # not the images, meta or scores
         rows = np.flatnonzero(kept_mask(table).to_numpy(zero_copy_only=False))
         if len(rows) >= 1 << _ROW_BITS:
@@ -256,13 +230,7 @@ class _SignWorker:
             band_rows, dest, self.parts, lambda p: join(self.work_dir, "bands", f"p{p:05d}", name)
         )
         attrs = {"key": pa.array(keys), "id": kept.column("id"), "old": pa.array(np.zeros(n, bool))}
-        for i, (column, direction) in enumerate(policy):
-            if column == "length":
-                values = pc.utf8_length(pc.fill_null(kept.column("text"), "")).to_numpy().astype(np.float64)
-            else:
-                values = pc.cast(kept.column(column), pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
-            values = np.where(np.isnan(values), np.inf, -values if direction == "desc" else values)
-            attrs[f"r{i}"] = pa.array(values, pa.float64())
+        attrs.update(rank_columns(kept, cfg.survivor))
         out["attrs"] = _write_partitioned(
             pa.table(attrs), _owner(keys, self.parts), self.parts, lambda p: join(self.work_dir, "attrs", f"p{p:05d}", name)
         )
@@ -554,13 +522,7 @@ class FuzzyDedup(GlobalOperator):
 
     def index_folder(self, work_dir: str) -> str:
         """The index folder: configured, else ``<output>/_index/fuzzy_dedup``."""
-        output = work_dir
-        for _ in range(3):  # <output>/_work/<run_id>/stage-NN-fuzzy_dedup
-            output = output.rstrip("/").rsplit("/", 1)[0]
-        path = self.config.index_path or join("_index", self.name)
-        if "://" in path or os.path.isabs(path):
-            return path
-        return join(output, path)
+        return self.output_folder(work_dir, self.config.index_path or join("_index", self.name))
 
     def _index_settings(self) -> dict:
         """The MinHash settings an incremental index is built with, and must be used with."""

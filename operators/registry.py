@@ -18,6 +18,7 @@ _BUILTIN_MODULES = (
     "operators.normalize",
     "operators.exact_dedup",
     "operators.fuzzy_dedup",
+    "operators.semantic_dedup",
     "filters.lang_id",
     "filters.quality",
     "filters.classifier",
@@ -26,6 +27,7 @@ _BUILTIN_MODULES = (
     "filters.clip",
     "synth.operator",
     "filters.pii",
+    "filters.decontaminate",
 )
 
 

@@ -86,9 +86,7 @@ class RecipeSpec:
             description=recipe.description,
             stages=tuple(op.name for op in loaded.operators),
             # Global stages that score (clip_score's global rank) filter; they are not dedup.
-            dedup_stages=tuple(
-                op.name for op in loaded.operators if isinstance(op, GlobalOperator) and not op.score_column
-            ),
+            dedup_stages=tuple(op.name for op in loaded.operators if isinstance(op, GlobalOperator) and op.deduplicates),
             global_stages=tuple(op.name for op in loaded.operators if isinstance(op, GlobalOperator)),
             image_text=any(s.image_field or s.format == "webdataset" or _is_tar(s.path) for s in recipe.sources),
             checks=recipe.checks,
