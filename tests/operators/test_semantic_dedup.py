@@ -53,6 +53,11 @@ def dedup(tmp_path, texts=TEXTS, parts=1, seed=None, executor=None, table=None, 
     return [by_id[i] for i in original.column("id").to_pylist()], op
 
 
+def cosine(embedder, a: str, b: str) -> float:
+    va, vb = embedder.encode([a, b])
+    return float(va @ vb)
+
+
 def fates(rows):
     return [(r["keep"], r.get("dup_survivor"), r.get("dup_cluster"), r["drop_reason"]) for r in rows]
 
@@ -68,7 +73,6 @@ def test_near_duplicates_go_and_the_longest_of_each_group_survives(tmp_path, emb
             (i,) = members
             assert rows[i]["keep"] and rows[i].get("dup_cluster") is None, TEXTS[i]
             continue
-        winner = max(members, key=lambda i: (len(TEXTS[i]), -ord(ids[i][0])))
         winner = sorted(members, key=lambda i: (-len(TEXTS[i]), ids[i]))[0]
         cluster = f"semantic-{min(ids[i] for i in members)}"
         for i in members:
@@ -76,7 +80,7 @@ def test_near_duplicates_go_and_the_longest_of_each_group_survives(tmp_path, emb
                 False, ids[winner], cluster, f"semantic_dedup:near_duplicate_of:{ids[winner]}")
             assert fates([rows[i]]) == [expected], TEXTS[i]
             if i != winner:  # the ledger's score: the cosine similarity to the survivor, above 1 - eps
-                sim = float(embedder.encode([TEXTS[i]]) @ embedder.encode([TEXTS[winner]]).T)
+                sim = cosine(embedder, TEXTS[i], TEXTS[winner])
                 assert rows[i]["semantic_similarity"] == pytest.approx(sim, abs=3e-3)
                 assert rows[i]["semantic_similarity"] > 0.9
     assert op.stats["drops"] == len(NEAR)
@@ -84,12 +88,13 @@ def test_near_duplicates_go_and_the_longest_of_each_group_survives(tmp_path, emb
 
 def test_eps_is_a_cosine_distance_bar(tmp_path, embedder):
     a, b = BASE[2], NEAR[2][1]
-    sim = float(embedder.encode([a]) @ embedder.encode([b]).T)
+    sim = cosine(embedder, a, b)
     assert 0.85 < sim < 0.99
     texts = [a, b, BASE[3]]
     just_inside, _ = dedup(tmp_path, texts, eps=1 - sim + 0.01, name="in")
     just_outside, _ = dedup(tmp_path, texts, eps=1 - sim - 0.01, name="out")
-    assert [r["keep"] for r in just_inside] == [True, False, True]  # a is longer
+    assert len(b) > len(a)
+    assert [r["keep"] for r in just_inside] == [False, True, True]  # the longer one stays
     assert [r["keep"] for r in just_outside] == [True, True, True]
     # Far apart texts never match, whatever eps short of 1.
     far, _ = dedup(tmp_path, [BASE[0], BASE[5]], eps=0.5, name="far")
@@ -99,12 +104,16 @@ def test_eps_is_a_cosine_distance_bar(tmp_path, embedder):
 def test_the_survivor_policy_decides_who_stays(tmp_path):
     table = make_table(TEXTS).append_column("quality", pa.array([0.5] * len(TEXTS), pa.float64()))
     quality = table.column("quality").to_pylist()
-    shortest = min((i for i, k in enumerate(ORIGIN) if k == 0), key=lambda i: len(TEXTS[i]))
-    quality[shortest] = 0.9
+    ids = table.column("id").to_pylist()
+    # Neither the longest nor the smallest id of its group: only the policy can pick it.
+    group = [i for i, k in enumerate(ORIGIN) if k == 0]
+    chosen = max(group, key=lambda i: ids[i])
+    assert chosen != max(group, key=lambda i: len(TEXTS[i]))
+    quality[chosen] = 0.9
     table = table.set_column(table.schema.get_field_index("quality"), "quality", pa.array(quality, pa.float64()))
     rows, _ = dedup(tmp_path, table=table, survivor=["quality desc", "id asc"])
-    assert rows[shortest]["keep"] and rows[shortest]["dup_survivor"] == rows[shortest]["id"]
-    assert {rows[i]["dup_survivor"] for i, k in enumerate(ORIGIN) if k == 0} == {rows[shortest]["id"]}
+    assert rows[chosen]["keep"] and rows[chosen]["dup_survivor"] == rows[chosen]["id"]
+    assert {rows[i]["dup_survivor"] for i, k in enumerate(ORIGIN) if k == 0} == {rows[chosen]["id"]}
     with pytest.raises(ValueError, match="lacks"):
         dedup(tmp_path, survivor=["missing desc", "id asc"], name="bad")
 
