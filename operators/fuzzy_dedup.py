@@ -36,7 +36,6 @@ import os
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
 from operators.base import GlobalOperator, OperatorConfig

@@ -39,7 +39,6 @@ import os
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field
 
 from operators.base import GlobalOperator, OperatorConfig

@@ -82,3 +82,19 @@ def test_demo_on_two_nodes(two_node_cluster, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["read"] == 400 == summary["kept"] + summary["dropped"] + summary["quarantined"]
     assert summary["shards"] and time.monotonic() - start < 600
+
+
+def test_semantic_dedup_on_two_nodes_decides_as_in_process(two_node_cluster, tmp_path):
+    pytest.importorskip("onnxruntime", reason="semantic_dedup needs the 'embeddings' extra (make test installs it)")
+    from tests.operators.test_semantic_dedup import decisions
+
+    address, env = two_node_cluster
+    root = Path(__file__).resolve().parents[2]
+    script = f"from tests.operators.test_semantic_dedup import decisions; print(decisions({str(tmp_path / 'ray')!r}))"
+    proc = subprocess.run([sys.executable, "-c", script], env={**env, "RAY_ADDRESS": address}, cwd=root,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    on_cluster = json.loads(proc.stdout.strip().splitlines()[-1])
+    local = json.loads(decisions(str(tmp_path / "local")))
+    assert on_cluster == local
+    assert sum(1 for keep, *_ in local if not keep) == 4  # the four near-duplicates, decided on two nodes

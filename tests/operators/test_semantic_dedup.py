@@ -68,7 +68,7 @@ def test_near_duplicates_go_and_the_longest_of_each_group_survives(tmp_path, emb
     groups = {}
     for i, k in enumerate(ORIGIN):
         groups.setdefault(k, []).append(i)
-    for k, members in groups.items():
+    for members in groups.values():
         if len(members) == 1:
             (i,) = members
             assert rows[i]["keep"] and rows[i].get("dup_cluster") is None, TEXTS[i]
