@@ -6,7 +6,8 @@ bundled and nothing is downloaded.
 
 Matching follows GPT-3 (13 word-grams) and DataTrove's ``NGramsDecontFilter`` (its text
 normalisation): words are whitespace-separated tokens, lower-cased, with punctuation removed,
-diacritics stripped and every digit run written ``0``. An evaluation item's fields are joined in
+diacritics stripped and every digit run written ``0``; a word hyphenated across a line break
+(``docu-\nmentation``, as PDF extractions have them) is read as one word. An evaluation item's fields are joined in
 the order given, so its n-grams cover the prompt, the answer, and the words across the two
 (DataTrove's query, label and overlap n-grams). An item shorter than ``ngram`` words but at
 least ``min_ngram`` long is matched whole.
@@ -50,7 +51,8 @@ from operators.registry import register
 from operators.schema import kept_mask, scatter, set_column
 from operators.tokenize import cache_dir
 
-_TOKEN = re.compile(r"\S+")
+# A word is a run of non-space characters; a word hyphenated across a line break is one word.
+_TOKEN = re.compile(r"\S+?-[ \t]*\n\s*\S+|\S+")
 _DIGITS = re.compile(r"\d+")
 _BASE = np.uint64(0x100000001B3)
 _INDEX_VERSION = "1"
@@ -106,7 +108,8 @@ class Tokens:
     def hashes(self, text: str) -> np.ndarray:
         """uint64 hash of every word that is not all punctuation, in order."""
         word = self.word
-        out = np.fromiter((word(t) for t in text.split()), np.uint64)
+        tokens = _TOKEN.findall(text) if "-\n" in text or "- \n" in text else text.split()
+        out = np.fromiter((word(t) for t in tokens), np.uint64)
         return out[out != 0]
 
     def spans(self, text: str) -> tuple[np.ndarray, np.ndarray]:

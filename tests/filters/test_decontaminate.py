@@ -191,3 +191,13 @@ def test_the_index_is_built_once_and_rebuilt_when_a_file_changes(tmp_path, gsm, 
     write_jsonl(gsm, QUESTIONS[:1])
     assert op_for(gsm)(table).column("keep").to_pylist() == [True]
     assert len(built) == 2
+
+
+def test_a_passage_split_across_lines_with_hyphenation_still_matches(gsm):
+    q = words(QUESTIONS[0]["question"])
+    # Six words a line, every line's last word hyphenated across the break: no 13 words run unbroken.
+    lines = [" ".join(q[i : i + 6]) for i in range(0, len(q), 6)]
+    doc = FILLER + "\n".join(line[:-2] + "-\n    " + line[-2:] for line in lines) + " " + FILLER
+    assert op_for(gsm)(make_table([doc])).column("keep").to_pylist() == [False]
+    # An ordinary hyphenated word is not glued to the next line's word.
+    assert Tokens().hashes("well-known\nfact").size == 2
