@@ -40,7 +40,6 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -120,7 +119,6 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=CACHE / "bench-decontaminate")
     args = parser.parse_args()
 
-    import pyarrow as pa
 
     from filters.decontaminate import Decontaminate
     from operators.schema import records_table

@@ -69,7 +69,7 @@ CACHE = Path(os.environ.get("ASSAY_CACHE", Path.home() / ".cache" / "assay"))
 VENVS = CACHE / "bench-venvs"
 WORDNET = Path("/usr/share/wordnet")
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
-_STOP = set("the a an of to and or in on for is are be by with as that this it from at can not".split())
+_STOP = set(["the", "a", "an", "of", "to", "and", "or", "in", "on", "for", "is", "are", "be", "by", "with", "as", "that", "this", "it", "from", "at", "can", "not"])
 
 
 # ---------------------------------------------------------------- real text
@@ -299,7 +299,7 @@ def build(args, out: Path) -> dict:
     (out / "truth.json").write_text(json.dumps(truth))
     (out / "pairs.json").write_text(json.dumps(pairs))
     count = {}
-    for *_, label, kind, domain in pairs:
+    for *_, kind, domain in pairs:
         count[f"{domain}:{kind}"] = count.get(f"{domain}:{kind}", 0) + 1
     return {"docs": len(docs), "pairs": count, **stats}
 
