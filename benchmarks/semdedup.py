@@ -236,7 +236,7 @@ def llm_paraphrases(texts: list[str], cache: Path) -> dict[str, str]:
         llm = LocalBackend({"threads": os.cpu_count()})
         print(f"paraphrasing {len(todo)} paragraphs with SmolLM2-135M-Instruct (about 5 s each on 2 idle cores) ...",
               file=sys.stderr)
-        params = SamplingParams(max_tokens=160, temperature=0.0)
+        params = SamplingParams(max_tokens=120, temperature=0.0)
         for i, text in enumerate(todo, start=1):
             prompt = f"Paraphrase the following paragraph. Keep its meaning, change the wording.\n\n{text}"
             done[text] = llm._generate(Request.chat(prompt, params)).text.strip()
@@ -355,10 +355,10 @@ sys.path.insert(0, sys.argv[1])
 from operators.embed import Embedder
 from semhash import SemHash
 
-data, out, threads, eps = sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+data, out, threads, eps, model = sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
 docs = [json.loads(line) for line in open(f"{data}/docs.jsonl")]
 t0 = time.monotonic()  # from loading the model, as assay's clock runs from its workers loading theirs
-encoder = Embedder(backend="onnx", threads=threads)  # the very encoder assay uses: same ONNX file, same tokenizer
+encoder = Embedder(model, backend="onnx", threads=threads)  # the very encoder assay uses: same ONNX file, same tokenizer
 sh = SemHash.from_records(records=[{"id": d["id"], "text": d["text"]} for d in docs], columns=["text"], model=encoder)
 result = sh.self_deduplicate(threshold=1 - eps)
 seconds = time.monotonic() - t0
@@ -441,18 +441,18 @@ def pair_sims(embeddings_dir: Path, pairs: list) -> list[float]:
 
 
 def choose_eps(sims: list[float], labels: list[int]) -> tuple[float, dict]:
-    """The F1-best eps on a grid (pairs are classified on their own: sim > 1 - eps)."""
-    best = (0.0, 0.0, {})
+    """The F1-best eps on a grid (pairs classified on their own: sim > 1 - eps); the middle of a plateau of best."""
+    grid = []
     for eps in [round(0.01 * i, 2) for i in range(2, 41)]:
         tp = sum(s > 1 - eps and y for s, y in zip(sims, labels, strict=True))
         fp = sum(s > 1 - eps and not y for s, y in zip(sims, labels, strict=True))
         fn = sum(s <= 1 - eps and y for s, y in zip(sims, labels, strict=True))
         p = tp / (tp + fp) if tp + fp else 1.0
         r = tp / (tp + fn) if tp + fn else 1.0
-        f1 = 2 * p * r / (p + r) if p + r else 0.0
-        if f1 > best[1] + 1e-9:
-            best = (eps, f1, {"precision": p, "recall": r, "f1": f1})
-    return best[0], best[2]
+        grid.append((eps, {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}))
+    top = max(g[1]["f1"] for g in grid)
+    best = [g for g in grid if g[1]["f1"] >= top - 1e-9]
+    return best[len(best) // 2]
 
 
 def subset(pred: dict, truth: dict, domain: str) -> tuple[dict, dict]:
@@ -543,7 +543,10 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "runner.py").write_text(SEMHASH_RUNNER)
         print("running semhash ...", file=sys.stderr)
-        r = measure([str(python), str(out / "runner.py"), str(ROOT), str(data), str(out), str(args.threads), str(eps)],
+        from operators.embed import resolve  # the unpacked model folder: semhash's venv lacks the model's package
+
+        model = resolve("all-minilm-l6-v2").folder
+        r = measure([str(python), str(out / "runner.py"), str(ROOT), str(data), str(out), str(args.threads), str(eps), model],
                     out / "result.json", env)
         clusters = UnionFind()
         for a, b in r["edges"]:
