@@ -390,12 +390,13 @@ def datatrove_python() -> Path | None:
 # ---------------------------------------------------------------- measurement
 
 
-def measure(cmd: list[str], result_file: Path) -> dict:
-    """Run ``cmd``; sample the RSS of its process tree; return its result with peak memory."""
+def measure(cmd: list[str], result_file: Path, env: dict | None = None) -> dict:
+    """Run ``cmd``; sample the RSS and CPU time of its process tree; return its result with peak memory and CPU-seconds."""
     import psutil
 
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     peak = 0
+    cpu: dict[int, float] = {}
     stop = threading.Event()
 
     def sample():
@@ -407,6 +408,8 @@ def measure(cmd: list[str], result_file: Path) -> dict:
                 for p in [root, *root.children(recursive=True)]:
                     with contextlib.suppress(psutil.Error):
                         total += p.memory_info().rss
+                        t = p.cpu_times()
+                        cpu[p.pid] = t.user + t.system
                 peak = max(peak, total)
                 time.sleep(0.05)
         except psutil.Error:
@@ -421,6 +424,7 @@ def measure(cmd: list[str], result_file: Path) -> dict:
         raise RuntimeError(f"{' '.join(map(str, cmd[:4]))} failed:\n{err[-3000:]}")
     result = json.loads(result_file.read_text())
     result["peak_mb"] = peak / 1e6
+    result["cpu_seconds"] = sum(cpu.values())  # sampled every 50 ms: a process's last 50 ms may be missed
     return result
 
 

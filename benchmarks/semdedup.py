@@ -47,7 +47,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import glob
 import html.parser
 import json
@@ -57,13 +56,12 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.dedup import UnionFind, jaccard, score, word_shingles  # noqa: E402
+from benchmarks.dedup import UnionFind, jaccard, measure, score, word_shingles  # noqa: E402
 
 CACHE = Path(os.environ.get("ASSAY_CACHE", Path.home() / ".cache" / "assay"))
 VENVS = CACHE / "bench-venvs"
@@ -380,41 +378,6 @@ def semhash_python() -> Path | None:
         print(f"semhash could not be installed; skipping it:\n{proc.stderr[-1500:]}", file=sys.stderr)
         return None
     return python
-
-
-def measure(cmd: list[str], result_file: Path, env: dict | None = None) -> dict:
-    """Run ``cmd``; sample its process tree's RSS and CPU time; return its result with both."""
-    import psutil
-
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    peak, cpu = 0, {}
-    stop = threading.Event()
-
-    def sample():
-        nonlocal peak
-        with contextlib.suppress(psutil.Error):
-            root = psutil.Process(proc.pid)
-            while not stop.is_set():
-                total = 0
-                for p in [root, *root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        total += p.memory_info().rss
-                        t = p.cpu_times()
-                        cpu[p.pid] = t.user + t.system
-                peak = max(peak, total)
-                time.sleep(0.05)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    _, err = proc.communicate()
-    stop.set()
-    thread.join()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd[:4]))} failed:\n{err[-3000:]}")
-    result = json.loads(result_file.read_text())
-    result["peak_mb"] = peak / 1e6
-    result["cpu_seconds"] = sum(cpu.values())
-    return result
 
 
 def child(argv: list[str]) -> None:

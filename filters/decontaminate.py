@@ -26,8 +26,6 @@ than ``max_pieces`` pieces, or left with fewer than ``min_chars`` characters, is
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import glob
 import gzip
 import hashlib
@@ -46,6 +44,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from operators.base import Filter, OperatorConfig
+from operators.io import file_lock
 from operators.minhash import mix64
 from operators.registry import register
 from operators.schema import kept_mask, scatter, set_column
@@ -297,22 +296,11 @@ def _index_key(cfg: DecontaminateConfig) -> str:
     return h.hexdigest()[:24]
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def load_index(cfg: DecontaminateConfig) -> Index:
     """The index of ``cfg``'s evaluation sets: built once per machine into the cache, then memory-mapped."""
     folder = cache_dir() / "decontaminate" / _index_key(cfg)
     if not (folder / "meta.json").exists():
-        with _locked(folder):
+        with file_lock(folder):
             if not (folder / "meta.json").exists():
                 build_index(cfg, folder)
     return Index(folder)

@@ -24,8 +24,6 @@ Nothing here imports torch, transformers or onnxruntime at module import: they l
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -33,12 +31,12 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from operators.io import file_lock
 from operators.tokenize import cache_dir
 
 DEFAULT_MODEL = "all-minilm-l6-v2"
@@ -48,18 +46,6 @@ BACKENDS = ("auto", "onnx", "torch")
 
 class EmbeddingModelError(ValueError):
     """The embedding model cannot be found or loaded."""
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock beside ``path``: one worker on this machine unpacks or exports, the others wait."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _digest(path: Path, chunk: int = 1 << 22) -> str:
@@ -84,7 +70,7 @@ def packaged_model_folder() -> Path:
     target = cache_dir() / "models" / f"{DEFAULT_MODEL}-{stat.st_size:x}-{int(stat.st_mtime):x}"
     if (target / "config.json").exists():
         return target
-    with _locked(target):
+    with file_lock(target):
         if (target / "config.json").exists():
             return target
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -162,7 +148,7 @@ def onnx_file(info: ModelInfo) -> Path:
     target = cache_dir() / "onnx" / f"{Path(info.folder).name}-{info.weights_digest}" / "model.onnx"
     if target.exists():
         return target
-    with _locked(target):
+    with file_lock(target):
         if not target.exists():
             _export_onnx(folder, target)
     return target

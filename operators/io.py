@@ -75,6 +75,21 @@ def atomic_open(path: str, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """An exclusive lock on ``<path>.lock`` (local files): one process on this machine builds a cached
+    file (an unpacked model, an index) while the others wait, then find it built."""
+    import fcntl
+
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    with open(f"{os.fspath(path)}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def write_parquet_atomic(table: pa.Table, path: str) -> None:
     with atomic_open(path) as f:
         pq.write_table(table, f, compression="zstd")

@@ -40,6 +40,24 @@ def run_global_stage(op, tables: list[pa.Table], folder, executor=None, work: st
     ]
 
 
+def global_run_rows(op, table: pa.Table, folder, parts: int = 1, seed: int | None = None, executor=None):
+    """Run ``op``'s global stage over ``table`` cut into ``parts`` (rows shuffled by ``seed``), as a pipeline
+    stage under ``<folder>/out``; return the rows in ``table``'s order and the stage's work folder."""
+    import random
+    from pathlib import Path
+
+    order = list(range(table.num_rows))
+    if seed is not None:
+        random.Random(seed).shuffle(order)
+    shuffled = table.take(pa.array(order))
+    size = -(-shuffled.num_rows // parts)
+    work = str(Path(folder) / "out" / "_work" / "r" / f"stage-01-{op.name}")
+    pieces = [shuffled.slice(i * size, size) for i in range(parts)]
+    out = run_global_stage(op, pieces, folder, executor, work)
+    by_id = {r["id"]: r for r in pa.concat_tables(out, promote_options="default").to_pylist()}
+    return [by_id[i] for i in table.column("id").to_pylist()], work
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on now."""
     import socket

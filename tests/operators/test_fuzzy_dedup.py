@@ -13,7 +13,7 @@ from operators.fuzzy_dedup import FuzzyDedup, _edge_table, _owner
 from operators.io import read_parquet, write_parquet_atomic
 from operators.minhash import Signer, shingle_hash, shingles
 from operators.sample_corpus import generate_with_origins
-from tests.conftest import make_table, run_global_stage, write_jsonl
+from tests.conftest import global_run_rows, make_table, write_jsonl
 
 _rng = random.Random(7)
 _VOCAB = [f"w{i}" for i in range(5000)]
@@ -39,20 +39,9 @@ TEXTS = [A, _edit(A, 1, "longerword"), _edit(A, 2, "x"), B, C, _edit(C, 1, "long
 
 def dedup(tmp_path, texts, parts=1, seed=None, executor=None, table=None, name="run", **config):
     table = table if table is not None else make_table(texts)
-    order = list(range(table.num_rows))
-    if seed is not None:
-        random.Random(seed).shuffle(order)
-    original = table
-    table = original.take(pa.array(order))
-    size = -(-table.num_rows // parts)
     op = FuzzyDedup(**config)
-    work = str(tmp_path / name / "out" / "_work" / "r" / "stage-01-fuzzy_dedup")
     executor = executor or LocalExecutor()
-    pieces = [table.slice(i * size, size) for i in range(parts)]
-    out = run_global_stage(op, pieces, tmp_path / name, executor, work)
-    merged = pa.concat_tables(out, promote_options="default")
-    by_id = {r["id"]: r for r in merged.to_pylist()}
-    rows = [by_id[i] for i in original.column("id").to_pylist()]
+    rows, work = global_run_rows(op, table, tmp_path / name, parts, seed, executor)
     return rows, (op, work, executor)
 
 

@@ -1,7 +1,6 @@
 """Semantic dedup: real all-MiniLM-L6-v2 embeddings, eps semantics, survivor policy, determinism, splits, caching."""
 
 import json
-import random
 
 import numpy as np
 import pyarrow as pa
@@ -11,7 +10,7 @@ pytest.importorskip("onnxruntime", reason="semantic_dedup needs the 'embeddings'
 
 from operators.embed import Embedder, resolve  # noqa: E402
 from operators.semantic_dedup import SemanticDedup  # noqa: E402
-from tests.conftest import make_table, run_global_stage  # noqa: E402
+from tests.conftest import global_run_rows, make_table  # noqa: E402
 
 # Six unrelated documents, and near-duplicates (a word or two changed, reworded a little) of three.
 BASE = [
@@ -38,19 +37,9 @@ def embedder():
 
 
 def dedup(tmp_path, texts=TEXTS, parts=1, seed=None, executor=None, table=None, name="run", **config):
-    table = table if table is not None else make_table(texts)
-    order = list(range(table.num_rows))
-    if seed is not None:
-        random.Random(seed).shuffle(order)
-    original = table
-    table = original.take(pa.array(order))
-    size = -(-table.num_rows // parts)
     op = SemanticDedup(**config)
-    work = str(tmp_path / name / "out" / "_work" / "r" / "stage-01-semantic_dedup")
-    pieces = [table.slice(i * size, size) for i in range(parts)]
-    out = run_global_stage(op, pieces, tmp_path / name, executor, work)
-    by_id = {r["id"]: r for r in pa.concat_tables(out, promote_options="default").to_pylist()}
-    return [by_id[i] for i in original.column("id").to_pylist()], op
+    rows, _ = global_run_rows(op, table if table is not None else make_table(texts), tmp_path / name, parts, seed, executor)
+    return rows, op
 
 
 def cosine(embedder, a: str, b: str) -> float:
