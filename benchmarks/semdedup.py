@@ -32,7 +32,7 @@ CPU-seconds (user + system of the tree) measured:
 * ``assay-local``: ``SemanticDedup.run_global`` in-process (ONNX Runtime, ``--threads`` threads);
 * ``assay-ray``: the same on Ray with ``--threads`` one-CPU workers;
 * ``semhash``: ``SemHash.from_records(..., model=<the same ONNX all-MiniLM-L6-v2 encoder>)`` and
-  ``self_deduplicate(threshold=1 - eps)``, installed into ``$ASSAY_CACHE/bench-venvs/semhash``
+  ``self_deduplicate(threshold=1 - eps)``, installed (with what ``operators.embed`` imports) into ``$ASSAY_CACHE/bench-venvs/semhash``
   (never the project venv).
 
 Each system starts from an empty embedding cache, so every run embeds every document.
@@ -368,11 +368,11 @@ json.dump({"seconds": seconds, "edges": edges}, open(f"{out}/result.json", "w"))
 def semhash_python() -> Path | None:
     venv = VENVS / "semhash"
     python = venv / "bin" / "python"
-    if python.exists() and subprocess.run([python, "-c", "import semhash, onnxruntime, tokenizers"], capture_output=True).returncode == 0:
+    if python.exists() and subprocess.run([python, "-c", "import semhash, onnxruntime, tokenizers, pyarrow, fsspec"], capture_output=True).returncode == 0:
         return python
     print(f"installing semhash into {venv} (separate from the project's venv) ...", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    proc = subprocess.run([python, "-m", "pip", "install", "-q", "semhash==0.5.0", "onnxruntime", "tokenizers"],
+    proc = subprocess.run([python, "-m", "pip", "install", "-q", "semhash==0.5.0", "onnxruntime", "tokenizers", "pyarrow", "fsspec"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         print(f"semhash could not be installed; skipping it:\n{proc.stderr[-1500:]}", file=sys.stderr)
