@@ -80,6 +80,10 @@ class LocalExecutor(Executor):
 
     @property
     def gpus(self) -> int:
+        import glob
+
+        if not glob.glob("/dev/nvidia[0-9]*"):  # no NVIDIA device: no need to import torch (2 s, 500 MB) to know
+            return 0
         import torch
 
         return torch.cuda.device_count()
