@@ -310,7 +310,7 @@ def load_docs(data: Path) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def run_assay(data: Path, out: Path, workers: int, threads: int, ray_mode: bool, eps: float) -> dict:
+def run_assay(data: Path, out: Path, workers: int, threads: int, ray_mode: bool, eps: float, clusters: int = 0) -> dict:
     import pyarrow as pa
 
     from operators.executor import LocalExecutor, RayExecutor
@@ -335,7 +335,7 @@ def run_assay(data: Path, out: Path, workers: int, threads: int, ray_mode: bool,
         executor = RayExecutor(concurrency=workers)
     else:
         executor = LocalExecutor()
-    op = SemanticDedup(eps=eps, threads=threads if not ray_mode else 1, embeddings_path=str(out / "embeddings"))
+    op = SemanticDedup(eps=eps, threads=threads if not ray_mode else 1, embeddings_path=str(out / "embeddings"), clusters=clusters)
     t0 = time.monotonic()
     patches = op.run_global(parts, str(out / "_work" / "r" / "stage-00-semantic_dedup"), executor)
     seconds = time.monotonic() - t0
@@ -383,7 +383,7 @@ def semhash_python() -> Path | None:
 def child(argv: list[str]) -> None:
     system, data, out, workers, threads, eps = argv[0], Path(argv[1]), Path(argv[2]), int(argv[3]), int(argv[4]), float(argv[5])
     out.mkdir(parents=True, exist_ok=True)
-    result = run_assay(data, out, workers, threads, system == "assay-ray", eps)
+    result = run_assay(data, out, workers, threads, system == "assay-ray", eps, int(argv[6]) if len(argv) > 6 else 0)
     (out / "result.json").write_text(json.dumps(result))
 
 
@@ -463,6 +463,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads of the in-process runs and semhash")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eps", type=float, help="skip tuning and use this eps")
+    parser.add_argument("--clusters", type=int, default=0, help="assay's k-means clusters (0: its default, one per 1,000 docs)")
     parser.add_argument("--skip-semhash", action="store_true")
     parser.add_argument("--encoders", action="store_true", help="only compare ONNX Runtime and torch")
     parser.add_argument("--work", type=Path, default=CACHE / "bench-semdedup")
@@ -499,8 +500,9 @@ def main() -> None:
     for system in ("assay-local", "assay-ray"):
         out = args.work / system
         print(f"running {system} ...", file=sys.stderr)
-        results[system] = measure([*me, system, str(data), str(out), str(args.workers), str(args.threads), str(eps)],
-                                  out / "result.json", env)
+        results[system] = measure(
+            [*me, system, str(data), str(out), str(args.workers), str(args.threads), str(eps), str(args.clusters)],
+            out / "result.json", env)
     if not args.skip_semhash and (python := semhash_python()):
         out = args.work / "semhash"
         out.mkdir(parents=True, exist_ok=True)
