@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 from filters.clip import ClipScore
-from filters.clip_tiny import COLOURS, SHAPES, caption, draw, encode
-from operators.executor import LocalExecutor
-from operators.io import write_parquet_atomic
-from operators.schema import records_table
+from operators.core.io import write_parquet_atomic
+from operators.core.schema import records_table
+from operators.execution.executor import LocalExecutor
+from tests.clip_tiny import COLOURS, SHAPES, caption, draw, encode
 
 
 def make_images(n: int, size: int, seed: int = 0) -> tuple[list[bytes], list[str]]:

@@ -232,10 +232,10 @@ def run_assay(data: Path, out: Path, workers: int, ray_mode: bool, bands: int, r
     from datasketch import MinHash  # noqa: F401
 
     sys.path.insert(0, str(ROOT))
-    from operators.executor import LocalExecutor, RayExecutor
-    from operators.fuzzy_dedup import FuzzyDedup
-    from operators.io import read_parquet, write_parquet_atomic
-    from operators.schema import BASE_SCHEMA
+    from operators.core.io import read_parquet, write_parquet_atomic
+    from operators.core.schema import BASE_SCHEMA
+    from operators.dedup.fuzzy import FuzzyDedup
+    from operators.execution.executor import LocalExecutor, RayExecutor
 
     with open(data / "docs.jsonl") as f:
         docs = [json.loads(line) for line in f]
@@ -466,7 +466,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from operators.fuzzy_dedup import FuzzyDedupConfig
+    from operators.dedup.fuzzy import FuzzyDedupConfig
 
     shutil.rmtree(args.work, ignore_errors=True)
     data = args.work / "data"

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from dedup import CACHE, NGRAM, NUM_PERM, THRESHOLD, measure, source_files  # noqa: E402
 
-from operators.schema import record_id  # noqa: E402
+from operators.core.schema import record_id  # noqa: E402
 
 WORDS_PER_DOC = 150
 
@@ -56,8 +56,8 @@ def vocabulary(limit: int = 30_000) -> list[str]:
 
 def generate(n_docs: int, rows_per_part: int, dup_rate: float, seed: int, out: Path) -> dict:
     """Parquet parts of ``n_docs`` documents; ``truth.npy`` maps each copy's index to its original's."""
-    from operators.io import write_parquet_atomic
-    from operators.schema import records_table
+    from operators.core.io import write_parquet_atomic
+    from operators.core.schema import records_table
 
     rng = np.random.default_rng(seed)
     vocab = np.array(vocabulary(), dtype=object)
@@ -89,9 +89,9 @@ def generate(n_docs: int, rows_per_part: int, dup_rate: float, seed: int, out: P
 
 
 def run_assay(data: Path, out: Path, workers: int, ray_mode: bool) -> dict:
-    from operators.executor import LocalExecutor, RayExecutor
-    from operators.fuzzy_dedup import FuzzyDedup
-    from operators.io import read_parquet
+    from operators.core.io import read_parquet
+    from operators.dedup.fuzzy import FuzzyDedup
+    from operators.execution.executor import LocalExecutor, RayExecutor
 
     parts = sorted(str(p) for p in (data / "parts").glob("part-*.parquet"))
     t0 = time.monotonic()
@@ -122,7 +122,7 @@ def run_datasketch(data: Path, n: int) -> dict:
     from datasketch import MinHash, MinHashLSH
     from dedup import UnionFind, word_shingles
 
-    from operators.fuzzy_dedup import FuzzyDedupConfig
+    from operators.dedup.fuzzy import FuzzyDedupConfig
 
     t0 = time.monotonic()
     lsh = MinHashLSH(num_perm=NUM_PERM, params=FuzzyDedupConfig(threshold=THRESHOLD, num_perm=NUM_PERM).banding())

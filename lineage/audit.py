@@ -16,7 +16,7 @@ manifest as written by that record's run (the shards folder holds the latest
 run's shards only; older runs' placements are history).
 
 Nothing here reads or prints record text or personal values: ``find --subject``
-hashes the value with :func:`lineage.subject.subject_hash` and matches the
+hashes the value with :func:`operators.core.subject.subject_hash` and matches the
 salted hashes that PII scrubbing stored.
 """
 
@@ -32,8 +32,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from lineage.subject import subject_hash
-from operators.io import exists, filesystem, is_local, join
+from operators.core.io import exists, filesystem, is_local, is_url, join
+from operators.core.subject import subject_hash
 
 PLACEMENT_DIR = "placement"
 TOMBSTONE_DIR = "tombstones"
@@ -107,7 +107,7 @@ class Selectors:
 
 def _as_uri(source: str) -> str:
     """Sources are recorded as URIs: a local path (or glob) becomes ``file://`` + its absolute form."""
-    if "://" in source:
+    if is_url(source):
         return source
     return "file://" + os.path.abspath(os.path.expanduser(source))
 
@@ -366,7 +366,7 @@ def shard(output: str, name: str, ledger: Ledger | None = None) -> dict[str, Any
         output: the output folder.
         name: the shard's file name (or path, or the name it had before an erasure rewrote it).
     """
-    from operators.shards import verify_shard
+    from operators.formats.shards import verify_shard
 
     db = ledger or Ledger(output)
     resolved = _resolve_shard(db, name)

@@ -51,8 +51,18 @@ from lineage.audit import (
     Selectors,
     _files,
 )
-from operators.io import atomic_open, exists, filesystem, is_local, join, read_parquet, write_parquet_atomic
-from operators.shards import MANIFEST_SUFFIX, read_manifest, read_shard, verify_shard, write_shard
+from operators.core.io import (
+    atomic_open,
+    exists,
+    filesystem,
+    is_local,
+    join,
+    local_path,
+    read_parquet,
+    remove,
+    write_parquet_atomic,
+)
+from operators.formats.shards import MANIFEST_SUFFIX, read_manifest, read_shard, verify_shard, write_shard
 
 # Fields write_shard computes itself: not copied from the old shard's manifest.
 _COMPUTED = {"format", "format_version", "shard", "rows", "tokens", "sha256", "bytes"}
@@ -270,7 +280,7 @@ def _lock(output: str) -> Iterator[None]:
     if not is_local(output):
         yield
         return
-    path = os.path.join(output.removeprefix("file://"), "ledger", ".erasure.lock")
+    path = os.path.join(local_path(output), "ledger", ".erasure.lock")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -304,12 +314,6 @@ def _without(table: pa.Table, ids: list[str]) -> pa.Table:
 def _write_json_atomic(path: str, data: dict[str, Any]) -> None:
     with atomic_open(path, "w") as f:
         json.dump(data, f, indent=2, sort_keys=True)
-
-
-def _remove(path: str) -> None:
-    fs, p = filesystem(path)
-    if fs.exists(p):
-        fs.rm(p)
 
 
 def default_actor() -> str:
@@ -394,8 +398,8 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
         except BaseException:
             for path in written:  # unreferenced: the manifest still lists the old shards
                 with contextlib.suppress(Exception):
-                    _remove(path)
-                    _remove(path + MANIFEST_SUFFIX)
+                    remove(path)
+                    remove(path + MANIFEST_SUFFIX)
             raise
 
         # 2. the ledger: placement patch (survivors moved, erased records) and the tombstone
@@ -472,8 +476,8 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
 
         # 4. the old shards go only now; then the rejects
         for name in renamed:
-            _remove(join(output, "shards", name))
-            _remove(join(output, "shards", name + MANIFEST_SUFFIX))
+            remove(join(output, "shards", name))
+            remove(join(output, "shards", name + MANIFEST_SUFFIX))
         rejects_rewritten = {}
         for path, ids in sorted(p.rejects.items()):
             table = read_parquet(path)
@@ -481,7 +485,7 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
             if keep.num_rows:
                 write_parquet_atomic(keep, path)
             else:
-                _remove(path)
+                remove(path)
             rejects_rewritten[os.path.relpath(path, output) if is_local(path) else path] = table.num_rows - keep.num_rows
 
     return {

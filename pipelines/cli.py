@@ -54,7 +54,7 @@ def _execute(
     sources: list[str] | None = None,
     fresh: bool = False,
 ):
-    from operators.executor import make_executor
+    from operators.execution.executor import describe_executor, make_executor
     from pipelines.progress import StageProgress, summary_table
     from pipelines.recipe import RecipeError
 
@@ -65,7 +65,7 @@ def _execute(
     recipe = loaded.recipe
     address = address or recipe.ray.address
     concurrency = concurrency or recipe.ray.concurrency
-    where = "in-process" if local else f"Ray at {address or os.environ.get('RAY_ADDRESS') or 'a local Ray'}"
+    where = describe_executor(local, address)
     if dagster is None:
         dagster = bool(os.environ.get("DAGSTER_HOME"))
     if dagster:
@@ -99,8 +99,8 @@ def _execute(
 
 def _execute_in_dagster(loaded, local, address, concurrency, keep_work, sources, where):
     """The recipe's Dagster assets and checks, recorded in the instance at $DAGSTER_HOME (the UI shows the run)."""
-    from pipelines.materialize import DagsterRunError, materialize_recipe
-    from pipelines.resources import RayResource
+    from pipelines.orchestrate.materialize import DagsterRunError, materialize_recipe
+    from pipelines.orchestrate.resources import RayResource
 
     recipe = loaded.recipe
     console.print(
@@ -239,7 +239,7 @@ def validate(recipe: Path) -> None:
 @main.command()
 def operators() -> None:
     """List the registered operators with their parameters."""
-    from operators import registry
+    from operators.core import registry
 
     for name in registry.names():
         cls = registry.get(name)
@@ -307,7 +307,7 @@ def train_classifier(output: Path, data, positive, negative, text_field, label_f
     """
     from rich.table import Table
 
-    from filters.train_classifier import Params, TrainingDataError, read_corpora, read_labelled, train
+    from filters.classifiers.train import Params, TrainingDataError, read_corpora, read_labelled, train
 
     if bool(data) == bool(positive or negative):
         _fail("give either --data (labelled records) or --positive and --negative (two corpora)",
@@ -546,13 +546,13 @@ def synth(recipe: str, output: str | None, method, target, max_rounds, budget_to
       assay synth --out out/synth --target 10 --local
       assay synth --backend http --base-url http://127.0.0.1:8000/v1 --model smollm2 --api-key-env OPENAI_API_KEY
     """
-    from pipelines.recipe import RecipeError, load
+    from pipelines.recipe import PACKAGED_RECIPES, RecipeError, load
     from pipelines.synth_run import rounds_table, run_synthesis, synth_config
     from synth.backends import BackendError
     from synth.pool import SeedError
 
     if not Path(recipe).is_file():
-        packaged = Path(__file__).parent / "recipes" / f"{recipe}.yaml"
+        packaged = PACKAGED_RECIPES / f"{recipe}.yaml"
         if packaged.is_file():
             recipe = str(packaged)
             # a packaged recipe writes under ./out, not into the package

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from operators.pipeline import RunResult
+from pipelines.run import RunResult
 
 
 class StageProgress:

@@ -11,8 +11,9 @@ import re
 import pytest
 
 from operators import sample_corpus
+from operators.core.schema import dedup_normal_form
 from operators.sample_corpus import KINDS, LANGUAGES, generate, generate_with_origins, write_jsonl
-from operators.schema import dedup_normal_form
+from operators.sample_corpus.vocabulary import _TOXIC
 
 N_SAMPLE = 2_000
 
@@ -226,7 +227,7 @@ def test_toxic_docs_are_prose_with_insulting_lines(sample):
     toxic = _of_kind(sample, "toxic")
     assert toxic
     for record in toxic:
-        openers, _, nouns, whole = sample_corpus._TOXIC[record["lang"]]
+        openers, _, nouns, whole = _TOXIC[record["lang"]]
         paragraphs = record["text"].split("\n\n")
         insults = [p for p in paragraphs if p in whole or p.startswith(openers)]
         assert 2 <= len(insults) <= 4
