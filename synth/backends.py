@@ -48,10 +48,6 @@ class BackendError(RuntimeError):
     """A request failed for good (after retries, or on an error that retrying cannot fix)."""
 
 
-class BudgetExhausted(RuntimeError):
-    """The token budget does not allow another request."""
-
-
 # ---------------------------------------------------------------- values
 
 
