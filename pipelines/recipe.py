@@ -326,6 +326,8 @@ def _build_operators(recipe: Recipe, path: Path | None, root) -> list[Operator]:
             cls = registry.get(stage.op)
         except registry.UnknownOperatorError as e:
             raise RecipeError(_where(path, root, ("stages", i, "op"), e.args[0])) from None
+        if missing := cls.missing_extra():
+            raise RecipeError(_where(path, root, ("stages", i, "op"), missing))
         try:
             operators.append(cls(stage.params))
         except ValidationError as e:

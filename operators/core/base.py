@@ -24,6 +24,7 @@ nowhere else: ``resources`` (CPUs, GPUs, whether a model loads), ``role`` and
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -110,6 +111,10 @@ class Operator(ABC):
         score_column: the column recorded as this operator's score in lineage.
         stage_index: position in the pipeline; set by the pipeline, recorded in
             ``dropped_at`` so lineage can tell which stage dropped a record.
+        extra: the pip extra that carries this operator's optional packages
+            (``pip install 'assay[<extra>]'``), or None when it needs none.
+        extra_modules: the modules that extra provides; a recipe that uses the
+            operator fails validation, naming the extra, when one is missing.
     """
 
     name: ClassVar[str]
@@ -120,6 +125,8 @@ class Operator(ABC):
     resources: ClassVar[Resources] = Resources()
     scrubs_pii: ClassVar[bool] = False
     score_column: ClassVar[str | None] = None
+    extra: ClassVar[str | None] = None
+    extra_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: OperatorConfig | dict[str, Any] | None = None, **params: Any):
         if isinstance(config, OperatorConfig):
@@ -134,6 +141,21 @@ class Operator(ABC):
     @property
     def fingerprint(self) -> str:
         return self.config.fingerprint()
+
+    @classmethod
+    def missing_extra(cls) -> str | None:
+        """Why this operator cannot run in this installation, or None when it can.
+
+        Checked when a recipe is validated, so a missing optional package fails
+        in a second with the command that installs it, not in a worker an hour in.
+        """
+        missing = [m for m in cls.extra_modules if importlib.util.find_spec(m.split(".")[0]) is None]
+        if not missing:
+            return None
+        return (
+            f"operator {cls.name!r} needs the optional packages of the {cls.extra!r} extra "
+            f"(missing: {', '.join(missing)}); install them with: pip install 'assay[{cls.extra}]'"
+        )
 
     def describe(self) -> dict[str, Any]:
         """What lineage records about this operator."""
