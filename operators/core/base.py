@@ -16,9 +16,10 @@ Three role templates narrow it:
   over the staged parts, and returns, per part, a patch of annotations and drop
   reasons.
 
-What an operator needs and is, the engine reads from class attributes and
-nowhere else: ``resources`` (CPUs, GPUs, whether a model loads), ``role`` and
-``scrubs_pii``.
+What an operator needs and is, it declares as class attributes that the rest of
+assay reads and does not guess: ``resources`` (CPUs, GPUs, whether a model
+loads), ``role``, ``scrubs_pii``, and ``extra`` / ``extra_modules`` (the pip
+extra its optional packages come from).
 """
 
 from __future__ import annotations
