@@ -38,7 +38,7 @@ from operators.core import registry
 from operators.core.base import Operator
 from operators.core.io import is_absolute, is_local, is_url, local_path
 from operators.core.phases import RunListener
-from operators.formats.readers import DEFAULT_MAX_DOC_BYTES, SourceError, SourceSpec, expand
+from operators.formats.sources import DEFAULT_MAX_DOC_BYTES, SourceError, SourceSpec, expand
 from operators.formats.tokenize import TokenizerError, TokenizerInfo, resolve
 from pipelines.run import Pipeline
 from synth.config import SynthConfig

@@ -16,20 +16,14 @@ without an image or a caption is quarantined here.
 
 from __future__ import annotations
 
-import bz2
 import contextlib
-import glob as _glob
-import gzip
-import io
 import json
 import lzma
 import os
 import tarfile
-import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import fsspec
 import pyarrow as pa
@@ -37,209 +31,22 @@ import pyarrow.parquet as pq
 import zstandard
 
 from operators.core.io import is_absolute
-from operators.core.reasons import Reason
-from operators.core.schema import BASE_SCHEMA, IMAGE_TEXT_SCHEMA, bytes_hash, content_hash, record_id, text_hash
+from operators.formats.batches import _Batcher, _decompress, _PairBatcher
+from operators.formats.sources import (
+    DEFAULT_MAX_DOC_BYTES,
+    IMAGE_EXTENSIONS,
+    TAR_SUFFIXES,
+    Format,
+    SourceError,
+    SourceSpec,
+    expand,
+    infer_format,
+)
 
-Format = Literal["jsonl", "parquet", "webdataset"]
-
-_JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
-
-#: The largest document a reader accepts, in bytes of its JSON line (or of its
-#: text, for Parquet). Larger ones are quarantined as ``too_large`` without ever
-#: being held in memory whole, so one runaway line (or a compression bomb made
-#: of one) cannot take a worker down. Set per source with ``max_doc_bytes``.
-DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024
-TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
-#: File extensions WebDataset shards use for images (the part after the key).
-IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
-_COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".xz": "xz"}
-
-
-class SourceError(ValueError):
-    """A source cannot be read at all (no files, unknown format)."""
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """Where records come from and how to read them.
-
-    Attributes:
-        path: a local path, glob, or fsspec URL (``s3://bucket/prefix/*.jsonl.zst``).
-        format: ``jsonl``, ``parquet`` or ``webdataset``; inferred from the file name when None.
-        text_field: the field holding the document text (the caption of an
-            image-text pair; in a WebDataset shard, the field of ``key.json``
-            read when there is no ``key.txt``).
-        name: a short label for summaries; defaults to the path.
-        max_doc_bytes: documents larger than this are quarantined (``too_large``).
-        image_field: the Parquet column holding the image (bytes, a
-            ``{bytes, path}`` struct, or a path); set, the source is image-text.
-            WebDataset sources are always image-text.
-    """
-
-    path: str
-    format: Format | None = None
-    text_field: str = "text"
-    name: str | None = None
-    storage_options: dict[str, Any] = field(default_factory=dict)
-    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
-    image_field: str | None = None
-
-    @property
-    def label(self) -> str:
-        return self.name or self.path
-
-    @property
-    def image_text(self) -> bool:
-        """Whether the records are image-text pairs: a WebDataset source, or Parquet with an image column."""
-        if self.image_field:
-            return True
-        if self.format is not None:
-            return self.format == "webdataset"
-        try:
-            return infer_format(self.path)[0] == "webdataset"
-        except SourceError:  # a folder or a glob without a suffix: the files decide when read
-            return False
-
-
-def infer_format(path: str) -> tuple[Format, str | None]:
-    """``(format, compression)`` from a file name."""
-    name = path.lower()
-    compression = None
-    for suffix, codec in _COMPRESSIONS.items():
-        if name.endswith(suffix):
-            compression, name = codec, name[: -len(suffix)]
-            break
-    if path.lower().endswith(TAR_SUFFIXES):
-        return "webdataset", None  # tarfile reads gzip-compressed shards itself
-    if name.endswith(".parquet") or name.endswith(".pq"):
-        return "parquet", compression
-    if name.endswith(_JSONL_SUFFIXES):
-        return "jsonl", compression
-    raise SourceError(f"{path}: cannot tell the format from the name; set 'format: jsonl', 'format: parquet' or 'format: webdataset'")
-
-
-#: Attempts at listing a remote source before giving up (network blips, throttling).
-LIST_ATTEMPTS = 3
-
-
-def expand(spec: SourceSpec) -> list[str]:
-    """The files a source names, sorted, as full URIs (``file://`` for local).
-
-    Raises:
-        SourceError: no files, a missing fsspec backend, or a source still
-            unreachable after :data:`LIST_ATTEMPTS` tries with backoff.
-    """
-    try:
-        fs, root = fsspec.core.url_to_fs(spec.path, **spec.storage_options)
-    except ImportError as e:
-        raise SourceError(f"source {spec.path!r}: {e} (install the fsspec backend for this URL scheme)") from e
-    for attempt in range(1, LIST_ATTEMPTS + 1):
-        try:
-            return _list(fs, root, spec)
-        except SourceError:
-            raise
-        except (OSError, TimeoutError) as e:  # connection refused, DNS, timeouts: fsspec backends raise OSErrors
-            if attempt == LIST_ATTEMPTS:
-                raise SourceError(
-                    f"source {spec.path!r} is unreachable after {LIST_ATTEMPTS} attempts: {type(e).__name__}: {e}; "
-                    "check the URL, the network and the credentials"
-                ) from e
-            time.sleep(0.5 * 2**attempt)
-    raise AssertionError("unreachable")
-
-
-def _list(fs, root: str, spec: SourceSpec) -> list[str]:
-    if _glob.has_magic(spec.path):
-        files = sorted(fs.glob(root))
-    elif fs.isdir(root):
-        files = sorted(p for p in fs.find(root) if not os.path.basename(p).startswith((".", "_")))
-    else:
-        files = [root] if fs.exists(root) else []
-    files = [f for f in files if fs.isfile(f)]
-    if not files:
-        raise SourceError(f"source {spec.path!r} matched no files; check the path (relative paths are read from the recipe's folder)")
-    return [fs.unstrip_protocol(f) for f in files]
-
-
-class _Batcher:
-    """Accumulates records column-wise and emits base-schema tables."""
-
-    def __init__(self, source: str, text_field: str, max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES):
-        self.source = source
-        self.text_field = text_field
-        self.max_doc_bytes = max_doc_bytes
-        self._reset()
-
-    def _reset(self) -> None:
-        self.cols: dict[str, list] = {name: [] for name in BASE_SCHEMA.names}
-
-    def __len__(self) -> int:
-        return len(self.cols["id"])
-
-    def add(self, locator: str, text: str, meta: dict[str, Any] | None) -> None:
-        c = self.cols
-        c["id"].append(record_id(self.source, locator))
-        c["text"].append(text)
-        c["source"].append(self.source)
-        c["locator"].append(locator)
-        c["raw_hash"].append(text_hash(text))
-        c["content_hash"].append(content_hash(text))
-        c["meta"].append(json.dumps(meta, ensure_ascii=False, default=str) if meta else None)
-        c["keep"].append(True)
-        c["drop_reason"].append(None)
-        c["dropped_at"].append(None)
-        c["quarantined"].append(False)
-
-    def quarantine(self, locator: str, reason: str) -> None:
-        c = self.cols
-        c["id"].append(record_id(self.source, locator))
-        c["text"].append(None)
-        c["source"].append(self.source)
-        c["locator"].append(locator)
-        for name in ("raw_hash", "content_hash", "meta", "dropped_at"):
-            c[name].append(None)
-        c["keep"].append(False)
-        c["drop_reason"].append(Reason.quarantine(reason).format())
-        c["quarantined"].append(True)
-
-    def text_problem(self, text: Any, what: str = "text") -> str | None:
-        """Why ``text`` cannot be a record's text (the quarantine reason), or None."""
-        if not isinstance(text, str):
-            return f"wrong_type: {self.text_field!r} is {type(text).__name__}, expected string"
-        if _has_surrogates(text):
-            return f"invalid_unicode: lone surrogate in {what}"
-        if len(text) > self.max_doc_bytes // 4 and len(text.encode("utf-8")) > self.max_doc_bytes:
-            return f"too_large: {what} over max_doc_bytes={self.max_doc_bytes}"
-        return None
-
-    def add_object(self, locator: str, obj: Any) -> None:
-        """Validate one decoded record and add or quarantine it."""
-        if not isinstance(obj, dict):
-            self.quarantine(locator, f"not_an_object: got {type(obj).__name__}")
-            return
-        if self.text_field not in obj:
-            self.quarantine(locator, f"missing_field: no {self.text_field!r}")
-            return
-        text = obj[self.text_field]
-        problem = self.text_problem(text)
-        if problem:
-            self.quarantine(locator, problem)
-            return
-        meta = {k: v for k, v in obj.items() if k != self.text_field}
-        self.add(locator, text, meta)
-
-    def flush(self) -> pa.Table:
-        table = pa.table(self.cols, schema=BASE_SCHEMA)
-        self._reset()
-        return table
-
-
-def _has_surrogates(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+__all__ = [
+    "DEFAULT_MAX_DOC_BYTES", "IMAGE_EXTENSIONS", "TAR_SUFFIXES", "Format", "SourceError", "SourceSpec", "expand",
+    "infer_format", "read_file",
+]
 
 
 def read_file(path: str, spec: SourceSpec, batch_rows: int = 10_000) -> Iterator[pa.Table]:
@@ -317,57 +124,6 @@ def _read_jsonl(path: str, spec: SourceSpec, compression: str | None, batch_rows
         yield batcher.flush()
 
 
-class TruncatedStreamError(EOFError):
-    """A compressed stream ended before its end-of-frame marker."""
-
-
-class _CheckedZstdReader(io.RawIOBase):
-    """A zstd stream (one or more frames) that raises on truncation instead of ending quietly."""
-
-    def __init__(self, raw, chunk: int = 1 << 18):
-        self._raw = raw
-        self._chunk = chunk
-        self._dctx = zstandard.ZstdDecompressor()
-        self._dobj = self._dctx.decompressobj()
-        self._pending = b""
-        self._in_frame = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._pending:
-            data = self._raw.read(self._chunk)
-            if not data:
-                if self._in_frame:
-                    raise TruncatedStreamError("zstd stream ends inside a frame (truncated file)")
-                return 0
-            while data:
-                self._in_frame = True
-                self._pending += self._dobj.decompress(data)
-                data = b""
-                if self._dobj.eof:
-                    self._in_frame = False
-                    data = self._dobj.unused_data
-                    self._dobj = self._dctx.decompressobj()
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-
-def _decompress(raw, compression: str | None):
-    if compression is None:
-        return contextlib.nullcontext(raw)
-    if compression == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if compression == "zstd":
-        return io.BufferedReader(_CheckedZstdReader(raw), buffer_size=1 << 20)
-    if compression == "bz2":
-        return bz2.BZ2File(raw)
-    return lzma.LZMAFile(raw)
-
-
 def _read_parquet(path: str, spec: SourceSpec, compression: str | None, batch_rows: int) -> Iterator[pa.Table]:
     batcher = _Batcher(path, spec.text_field, spec.max_doc_bytes)
     row = 0
@@ -386,38 +142,6 @@ def _read_parquet(path: str, spec: SourceSpec, compression: str | None, batch_ro
 
 
 # ---------------------------------------------------------------- image-text pairs
-
-
-class _PairBatcher(_Batcher):
-    """Accumulates image-text pairs (:data:`IMAGE_TEXT_SCHEMA`)."""
-
-    def _reset(self) -> None:
-        self.cols = {name: [] for name in IMAGE_TEXT_SCHEMA.names}
-
-    def add_pair(self, locator: str, caption: Any, image: bytes | None, meta: dict[str, Any] | None) -> None:
-        if image is None:
-            self.quarantine(locator, "missing_image: no image for this record")
-            return
-        if caption is None:
-            self.quarantine(locator, f"missing_caption: no {self.text_field!r}")
-            return
-        problem = self.text_problem(caption, "caption")
-        if problem:
-            self.quarantine(locator, problem)
-            return
-        self.add(locator, caption, meta)
-        self.cols["image"].append(image)
-        self.cols["image_hash"].append(bytes_hash(image))
-
-    def quarantine(self, locator: str, reason: str) -> None:
-        super().quarantine(locator, reason)
-        self.cols["image"].append(None)
-        self.cols["image_hash"].append(None)
-
-    def flush(self) -> pa.Table:
-        table = pa.table(self.cols, schema=IMAGE_TEXT_SCHEMA)
-        self._reset()
-        return table
 
 
 def _split_key(member: str) -> tuple[str, str]:

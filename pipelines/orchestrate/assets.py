@@ -19,7 +19,7 @@ from pydantic import Field
 
 from operators.core.io import exists, is_absolute, join
 from operators.core.phases import Phase
-from operators.formats.readers import SourceError, expand
+from operators.formats.sources import SourceError, expand
 from pipelines.checks import duplicate_counts
 from pipelines.orchestrate import metadata as md
 from pipelines.orchestrate.resources import RayResource, StorageResource

@@ -38,15 +38,16 @@ from typing import Any
 from operators.core.base import Operator, Resources
 from operators.core.global_stage import GlobalOperator
 from operators.core.io import atomic_open, exists, filesystem, join, makedirs, remove
-from operators.core.phases import Dataset, Phase, PhaseEvent, RunListener
+from operators.core.phases import Phase, RunListener
 from operators.execution.executor import Executor
-from operators.formats.readers import SourceSpec, expand
+from operators.formats.sources import SourceSpec, expand
 from operators.formats.tokenize import TokenizerInfo
 from pipelines.run import accounting
 from pipelines.run.checkpoint import checkpointed_map, save_state, unfinished_runs
+from pipelines.run.events import notify, phase_event
 from pipelines.run.manifest import remove_stale_shards, write_manifest
 from pipelines.run.stages import commit_global_stage, context, run_global_stage, run_segment, segments
-from pipelines.run.state import WORK_FOLDER, RunResult, RunState, RunStateError, new_run_id, work_folder
+from pipelines.run.state import RunResult, RunState, RunStateError, new_run_id, work_folder
 from pipelines.run.workers import LedgerWorker, ReadWorker, ShardWorker, part_name
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class Pipeline:
             fingerprint=self.fingerprint,
             input_key=self.input_key(),
         )
-        self._notify(lambda listener: listener.run_started(self.name, run_id, self.output))
+        notify(self.listeners, lambda listener: listener.run_started(self.name, run_id, self.output))
         return state
 
     def read(self, executor: Executor, state: RunState) -> RunState:
@@ -363,7 +364,7 @@ class Pipeline:
 
     def _phase(self, phase: Phase, state: RunState, body: Callable[[RunState], RunState]) -> RunState:
         """Check the order, run ``body`` on a copy of the state, and tell the listeners."""
-        self._notify(lambda listener: listener.phase_started(self._event(phase, state)))
+        notify(self.listeners, lambda listener: listener.phase_started(phase_event(self.name, self.sources, phase, state)))
         try:
             if state.phase != phase.previous:
                 raise RunStateError(
@@ -379,51 +380,8 @@ class Pipeline:
             new.phase = phase
             new = body(new)
         except BaseException as e:
-            failed = self._event(phase, state, error=e)
-            self._notify(lambda listener: listener.phase_failed(failed))
+            failed = phase_event(self.name, self.sources, phase, state, error=e)
+            notify(self.listeners, lambda listener: listener.phase_failed(failed))
             raise
-        self._notify(lambda listener: listener.phase_completed(self._event(phase, new, completed=True)))
+        notify(self.listeners, lambda listener: listener.phase_completed(phase_event(self.name, self.sources, phase, new, completed=True)))
         return new
-
-    def _event(self, phase: Phase, state: RunState, completed: bool = False, error: BaseException | None = None) -> PhaseEvent:
-        inputs, outputs = self._datasets(phase, state if completed else None)
-        return PhaseEvent(
-            pipeline=self.name,
-            run_id=state.run_id,
-            fingerprint=state.fingerprint or self.fingerprint,
-            phase=phase,
-            inputs=inputs,
-            outputs=outputs,
-            counts=dict(state.counts.get(phase, {})),
-            error=error,
-        )
-
-    def _datasets(self, phase: Phase, done: RunState | None) -> tuple[tuple[Dataset, ...], tuple[Dataset, ...]]:
-        """What a phase reads and writes; with the state it completed with, the outputs' sizes."""
-        counts = done.counts.get(phase, {}) if done is not None else {}
-
-        def parts(after: Phase, rows: int | None = None) -> Dataset:
-            # The staged parts after a phase, one dataset whatever the run (their files are the run's own).
-            return Dataset(join(self.output, WORK_FOLDER, f"parts.{after}"), rows=rows)
-
-        if phase is Phase.READ:
-            return tuple(Dataset(s.path) for s in self.sources), (parts(Phase.READ, counts.get("read")),)
-        if phase is Phase.DECIDE:
-            return (parts(Phase.READ),), (parts(Phase.DECIDE),)
-        if phase is Phase.DEDUPLICATE:
-            return (parts(Phase.DECIDE),), (parts(Phase.DEDUPLICATE),)
-        if phase is Phase.WRITE_SHARDS:
-            size = sum(s.get("bytes", 0) for s in done.shards) if done is not None and counts else None
-            return (parts(Phase.DEDUPLICATE),), (Dataset(join(self.output, "shards"), counts.get("kept"), size),)
-        rejects = counts["dropped"] + counts["quarantined"] if counts else None
-        return (parts(Phase.DEDUPLICATE),), (
-            Dataset(join(self.output, "ledger"), counts.get("rows")),
-            Dataset(join(self.output, "rejects"), rejects),
-        )
-
-    def _notify(self, call: Callable[[RunListener], None]) -> None:
-        for listener in self.listeners:
-            try:
-                call(listener)
-            except Exception as e:  # an observer must never fail the data run
-                log.warning("run listener %s failed: %s", type(listener).__name__, e)

@@ -18,8 +18,9 @@ from operators.core.base import Operator
 from operators.core.global_stage import GlobalOperator
 from operators.core.io import join, read_parquet, write_parquet_atomic
 from operators.core.schema import is_image_text, kept_mask, statuses
-from operators.formats.readers import SourceSpec, read_file
+from operators.formats.readers import read_file
 from operators.formats.shards import build_image_text_shard_table, build_shard_table, write_shard
+from operators.formats.sources import SourceSpec
 from operators.formats.tokenize import Encoder, TokenizerInfo
 from pipelines.run.accounting import fates
 

@@ -46,12 +46,13 @@ cycles through its own epochs.
 
 The modules: :mod:`~pipelines.training.shards` (finding shards, checking their
 tokenizer; no torch), :mod:`~pipelines.training.windows` (the token stream
-and batch assembly) and :mod:`~pipelines.training.datasets` (the datasets and
-the loader). Import the public names from ``pipelines.training``; it imports
+and batch assembly), :mod:`~pipelines.training.datasets` (the datasets) and
+:mod:`~pipelines.training.loader` (the loader). Import the public names from ``pipelines.training``; it imports
 torch, and nothing under ``operators`` does.
 """
 
-from pipelines.training.datasets import MixtureDataset, PackedDataset, ResumableLoader, Source
+from pipelines.training.datasets import MixtureDataset, PackedDataset, Source
+from pipelines.training.loader import ResumableLoader
 from pipelines.training.shards import IGNORE_INDEX, Shard, ShardError, TokenizerMismatch, check_tokenizer, find_shards
 from pipelines.training.windows import doc_causal_mask
 

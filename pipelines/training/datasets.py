@@ -1,4 +1,4 @@
-"""Packed and mixture datasets by global step, and the DataLoader that knows its position."""
+"""Packed and mixture datasets: the batches of each global step, for this rank."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
 
 from pipelines.training.shards import (
     _TOKENIZER_FIELDS,
@@ -38,7 +38,7 @@ def _dist_defaults(world_size: int | None, rank: int | None) -> tuple[int, int]:
     return world_size, rank
 
 
-class _StepDataset(IterableDataset):
+class StepDataset(IterableDataset):
     """Batches by global step; the subclasses say which windows a step reads."""
 
     kind = "?"
@@ -118,7 +118,7 @@ class _StepDataset(IterableDataset):
         self.step = int(state["step"])
 
 
-class PackedDataset(_StepDataset):
+class PackedDataset(StepDataset):
     """Packed, shuffled, rank- and worker-sharded batches from one set of assay shards.
 
     Yields dicts of ``input_ids`` and ``labels`` (``[batch_size, seq_len]``
@@ -226,7 +226,7 @@ class Source:
     weight: float
 
 
-class MixtureDataset(_StepDataset):
+class MixtureDataset(StepDataset):
     """Batches mixing several shard sets by weight, e.g. 70% web, 20% synthetic, 10% code.
 
     Endless: each source cycles through its own epochs (each shuffled by the
@@ -363,53 +363,3 @@ def _fingerprint(streams: list[Stream]) -> str:
             h.update(f"{os.path.basename(s.path)}:{s.tokens}:{s.manifest.get('sha256', '')}\n".encode())
         h.update(b"--\n")
     return h.hexdigest()[:16]
-
-
-class ResumableLoader(DataLoader):
-    """A ``DataLoader`` over a :class:`PackedDataset` / :class:`MixtureDataset` that knows its position.
-
-    It counts the batches it hands out, so ``state_dict()`` is exact even
-    though the workers prefetch ahead; ``load_state_dict()`` resumes at the
-    next batch. Keyword arguments go to ``DataLoader`` (``num_workers``,
-    ``pin_memory``, ``prefetch_factor``, ``persistent_workers``); the dataset
-    does the batching, and batches must come back in order (``in_order``).
-    Leaving a loop early and iterating again continues where it stopped
-    (persistent workers, which ran ahead, are restarted at that point).
-    """
-
-    def __init__(self, dataset: _StepDataset, **kwargs: Any):
-        if kwargs.pop("batch_size", None) is not None:
-            raise ValueError("the dataset batches itself: set batch_size on the dataset, not the loader")
-        if kwargs.get("in_order") is False:
-            raise ValueError("in_order=False reorders batches between workers; the position could not be resumed")
-        super().__init__(dataset, batch_size=None, **kwargs)
-
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:  # type: ignore[override]
-        if self.num_workers == 0:
-            # The dataset runs in this process and moves its own position.
-            yield from super().__iter__()
-            return
-        finished = False
-        try:
-            for batch in super().__iter__():
-                self.dataset._advance()
-                yield batch
-            finished = True
-        finally:
-            if not finished:
-                self._restart_workers()
-
-    def _restart_workers(self) -> None:
-        # Persistent workers hold copies that ran ahead of what was handed out:
-        # drop them, so the next iteration starts fresh ones at the true position.
-        iterator = getattr(self, "_iterator", None)
-        if iterator is not None:
-            iterator._shutdown_workers()
-            self._iterator = None
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.dataset.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.dataset.load_state_dict(state)
-        self._restart_workers()
