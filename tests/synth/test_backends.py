@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from synth.backends import BackendError, CallCache, HTTPBackend, Request, Runner, SamplingParams, TokenBudget
+from synth.backends import BackendError, HTTPBackend, Request, SamplingParams
 from synth.loopback import LoopbackServer
+from synth.runner import CallCache, Runner, TokenBudget
 
 
 def _backend(server: LoopbackServer, **kw) -> HTTPBackend:
