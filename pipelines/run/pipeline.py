@@ -141,10 +141,6 @@ class Pipeline:
                 listing.append([path, info.get("size"), str(info.get("mtime") or info.get("LastModified") or "")])
         return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
 
-    def checkpoint(self, state: RunState) -> None:
-        """Saves the state in the run's work folder (atomically): what a resumed run starts from."""
-        save_state(state)
-
     def resumable(self) -> RunState | None:
         """The latest unfinished run of this recipe over the same input in this output folder, if any."""
         candidates = [
@@ -278,10 +274,8 @@ class Pipeline:
     def _write_shards(self, executor: Executor, state: RunState) -> RunState:
         t0 = time.monotonic()
         fingerprint = state.fingerprint or self.fingerprint
-        results = checkpointed_map(
-            executor,
-            ShardWorker,
-            self.items(state),
+        results = self._map_parts(
+            executor, state, Phase.WRITE_SHARDS, ShardWorker, self.items(state),
             {
                 "output": self.output,
                 "work": state.work,
@@ -290,9 +284,6 @@ class Pipeline:
                 "tokenizer": self.tokenizer,
                 "recipe_fingerprint": fingerprint,
             },
-            done=state.done_folder(Phase.WRITE_SHARDS),
-            keys=[part_name(p) for p in state.parts],
-            resources=_PHASE_WORKER,
             desc="tokenize+write",
         )
         totals = accounting.merge_fates(results)
@@ -312,19 +303,14 @@ class Pipeline:
     def _write_ledger(self, executor: Executor, state: RunState) -> RunState:
         t0 = time.monotonic()
         items = [{**item, "placement": state.placements.get(item["part"])} for item in self.items(state)]
-        results = checkpointed_map(
-            executor,
-            LedgerWorker,
-            items,
+        results = self._map_parts(
+            executor, state, Phase.WRITE_LEDGER, LedgerWorker, items,
             {
                 "output": self.output,
                 "run_id": state.run_id,
                 "stages": [op.describe() for op in self.stages],
                 "global_ops": self.global_ops,
             },
-            done=state.done_folder(Phase.WRITE_LEDGER),
-            keys=[part_name(p) for p in state.parts],
-            resources=_PHASE_WORKER,
             desc="ledger",
         )
         totals = accounting.merge_fates(results)
@@ -339,6 +325,16 @@ class Pipeline:
         else:
             remove(state.work)
         return state
+
+    def _map_parts(
+        self, executor: Executor, state: RunState, phase: Phase, worker_cls: type, items: list[dict[str, Any]],
+        worker_kwargs: dict[str, Any], desc: str,
+    ) -> list[dict[str, Any]]:
+        """A phase's worker over every part (one item each), checkpointed under ``done/<phase>``."""
+        return checkpointed_map(
+            executor, worker_cls, items, worker_kwargs,
+            done=state.done_folder(phase), keys=[part_name(p) for p in state.parts], resources=_PHASE_WORKER, desc=desc,
+        )
 
     def _result(self, state: RunState, totals: dict[str, Any]) -> RunResult:
         drop_reasons, quarantine_reasons = accounting.reason_counts(totals["reasons"])
