@@ -45,7 +45,9 @@ $(LLAMA): $(STAMP)
 	  echo "llama-cpp-python could not be built: the llama.cpp server tests will skip"
 	touch $(LLAMA)
 
+# lint-imports: dependencies point one way (the contracts in pyproject.toml; docs/architecture.md).
 test: setup chromium $(LLAMA)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 test-fast: setup
@@ -53,6 +55,7 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python benchmarks/pipeline_throughput.py
