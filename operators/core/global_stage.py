@@ -76,7 +76,7 @@ class StageContext:
         output: the run's output folder (persistent state such as an index lives under it).
         run_id: the run's id.
         parallelism: how many workers the executor runs at once.
-        gpus: GPUs the executor's workers can use (0: CPU only).
+        gpus: GPUs the executor's workers can use (0: CPU only, or the operator asks for none).
     """
 
     parts: list[str]

@@ -92,10 +92,9 @@ def run_steps(plan: Generator[Step, list[dict[str, Any]], Any], executor: Execut
 
 
 def context(op: GlobalOperator, parts: list[str], work: str, output: str, run_id: str, executor: Executor) -> StageContext:
-    try:
-        gpus = executor.gpus
-    except ImportError:  # the executor cannot tell without torch: CPU only
-        gpus = 0
+    """What ``op``'s plan may know: its parts and folders, and the executor's parallelism and GPUs."""
+    # Asking an in-process executor for GPUs imports torch: only a stage that wants GPUs asks.
+    gpus = int(op.resources.gpus_on(executor) and executor.gpus)
     return StageContext(
         parts=list(parts), work_dir=stage_folder(work, op), output=output, run_id=run_id,
         parallelism=executor.parallelism, gpus=gpus,
