@@ -20,7 +20,32 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]  # (stage description, done, total)
+#: (stage description, items done, items in all, records handled so far or None when the workers do not say)
+Progress = Callable[[str, int, int, "int | None"], None]
+
+#: Keys under which a worker's result may report how many records it handled (a part's rows; a file's records
+#: read): the progress display shows records and records/s from them.
+RECORD_KEYS = ("rows", "read")
+
+
+def _records(result: Any) -> int | None:
+    if isinstance(result, dict):
+        for key in RECORD_KEYS:
+            if isinstance(result.get(key), int):
+                return result[key]
+    return None
+
+
+class _Tally:
+    """Records handled so far in a stage; None until some result says."""
+
+    def __init__(self):
+        self.records: int | None = None
+
+    def add(self, result: Any) -> None:
+        n = _records(result)
+        if n is not None:
+            self.records = (self.records or 0) + n
 
 
 class Executor(ABC):
@@ -61,9 +86,9 @@ class Executor(ABC):
         """GPUs the workers of this executor can use (0: CPU only)."""
         return 0
 
-    def _tick(self, desc: str, done: int, total: int) -> None:
+    def _tick(self, desc: str, done: int, total: int, records: int | None = None) -> None:
         if self.progress is not None:
-            self.progress(desc, done, total)
+            self.progress(desc, done, total, records)
 
 
 class LocalExecutor(Executor):
@@ -72,10 +97,12 @@ class LocalExecutor(Executor):
     def map(self, worker_cls, items, worker_kwargs=None, *, desc="", stateful=True, num_gpus=0):
         worker = worker_cls(**(worker_kwargs or {}))
         results = []
+        tally = _Tally()
         self._tick(desc, 0, len(items))
         for i, item in enumerate(items):
             results.append(worker(item))
-            self._tick(desc, i + 1, len(items))
+            tally.add(results[-1])
+            self._tick(desc, i + 1, len(items), tally.records)
         return results
 
     @property
@@ -179,12 +206,14 @@ class RayExecutor(Executor):
                 batch_format="numpy",
             )
         results: list[Any] = [None] * len(items)
+        tally = _Tally()
         self._tick(desc, 0, len(items))
         start = time.monotonic()
         for done, row in enumerate(ds.iter_rows(), start=1):
             payload = json.loads(row["result"])
             results[payload["index"]] = payload["result"]
-            self._tick(desc, done, len(items))
+            tally.add(payload["result"])
+            self._tick(desc, done, len(items), tally.records)
         log.debug("%s: %d items in %.1fs", desc, len(items), time.monotonic() - start)
         return results
 
