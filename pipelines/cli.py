@@ -43,6 +43,12 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _verbose() -> bool:
+    """Whether ``assay -v`` was given."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("verbose"))
+
+
 def _execute(
     loaded,
     *,
@@ -54,9 +60,10 @@ def _execute(
     sources: list[str] | None = None,
     fresh: bool = False,
 ):
-    from operators.executor import make_executor
+    from operators.executor import RayUnreachableError, make_executor
     from pipelines.progress import StageProgress, summary_table
     from pipelines.recipe import RecipeError
+    from pipelines.runlog import log_path, stderr_to_log
 
     try:
         pipeline = loaded.pipeline(keep_work=keep_work)
@@ -76,10 +83,17 @@ def _execute(
         if unfinished is not None:
             console.print(f"resuming run {unfinished.run_id} after its {unfinished.phase!r} phase "
                           "(finished parts are not redone; --fresh starts over)")
+        log = log_path(pipeline.output)
         try:
-            with StageProgress(console) as progress:
-                executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress)
-                result = pipeline.run(executor, resume=not fresh)
+            with stderr_to_log(log, console, verbose=_verbose() or local), StageProgress(console) as progress:
+                executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress,
+                                         quiet=not _verbose())
+                try:
+                    result = pipeline.run(executor, resume=not fresh)
+                finally:
+                    executor.close()
+        except RayUnreachableError as e:
+            _fail(str(e), "or drop --ray-address / RAY_ADDRESS to start Ray locally")
         except ConnectionError as e:
             _fail(f"cannot reach the Ray cluster: {e}", "check RAY_ADDRESS / --ray-address, or drop it to start Ray locally")
         except OSError as e:
@@ -89,11 +103,13 @@ def _execute(
         except Exception as e:  # a worker's error arrives wrapped by Ray: show its last line, keep the trace in -v
             logging.getLogger("assay").debug("run failed", exc_info=True)
             last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            _fail(f"the run failed: {last}", "run again with -v for the full traceback")
+            _fail(f"the run failed: {last}", f"Ray's log: {log}; run again with -v for the full traceback")
     Console().print(summary_table(result))
     console.print(f"shards:   {pipeline.output}/shards  (manifest: {result.manifest})")
     console.print(f"ledger:   {result.ledger}")
     console.print(f"rejects:  {pipeline.output}/rejects/run={result.run_id}")
+    if not dagster and not local and not _verbose():
+        console.print(f"log:      {log}  (Ray's own messages)")
     return result
 
 
