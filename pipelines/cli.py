@@ -103,7 +103,8 @@ def _execute(
         except Exception as e:  # a worker's error arrives wrapped by Ray: show its last line, keep the trace in -v
             logging.getLogger("assay").debug("run failed", exc_info=True)
             last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            _fail(f"the run failed: {last}", f"Ray's log: {log}; run again with -v for the full traceback")
+            where = "" if local or _verbose() else f"Ray's messages: {log}; "
+            _fail(f"the run failed: {last}", f"{where}run again with -v for the full traceback")
     Console().print(summary_table(result))
     console.print(f"shards:   {pipeline.output}/shards  (manifest: {result.manifest})")
     console.print(f"ledger:   {result.ledger}")
