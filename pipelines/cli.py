@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from pipelines.doctor import CHECK_NAMES
+
 console = Console(stderr=True, soft_wrap=True)
 
 DEFAULT_DEMO_DOCS = 3000
@@ -39,6 +41,7 @@ def main(verbose: bool) -> None:
       assay operators            list the operators a recipe can use
       assay lineage --help       trace records, find a person's data, erase it, report
       assay synth                generate instruction data (Self-Instruct) and govern it
+      assay doctor               what this installation can do, what is missing, how to fix it
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -236,6 +239,32 @@ def demo(
     if result.shards:
         first = out / "shards" / result.shards[0]["shard"]
         console.print(f"\nread the shards:  python -c \"import datasets; print(datasets.Dataset.from_file('{first}'))\"")
+
+
+@main.command()
+@click.option("--skip", multiple=True, type=click.Choice(CHECK_NAMES),
+              help="Leave out a check (repeatable); `ray` and `llama` start processes and take the longest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor(skip: tuple[str, ...], as_json: bool) -> None:
+    """What this installation can do and what is missing, each with its fix.
+
+    Python and package versions, a local Ray, the packaged models (lid.176, the
+    SmolLM2 tokenizer and GGUF, the spaCy pipeline, the name and place lists, the
+    toxicity model), chromium for the UI screenshot test, the llama.cpp server (a
+    real one-token completion) and a GPU with CUDA torch. Exits 1 when something
+    the default recipe needs is missing.
+    """
+    from pipelines.doctor import failed_required, render, run_checks, to_json
+
+    if not as_json:
+        console.print("[bold]assay doctor[/]: checking what this installation can do (about a minute)")
+    checks = run_checks(skip)
+    if as_json:
+        click.echo(to_json(checks))
+    else:
+        render(checks, console.print)
+    if failed_required(checks):
+        sys.exit(1)
 
 
 @main.command()
