@@ -28,7 +28,8 @@ def test_a_listener_that_is_not_a_ray_head_does_not_answer():
         server.listen()
         accepted = []
         threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
-        address = "%s:%d" % server.getsockname()
+        host, port = server.getsockname()
+        address = f"{host}:{port}"
         with pytest.raises(RayUnreachableError, match=f"Ray cluster at {address} did not answer"):
             start_ray(address, timeout=1.5)
         assert accepted  # it did connect: the handshake, not the TCP port, decides
