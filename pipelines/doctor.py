@@ -121,7 +121,7 @@ def _ray():
     start = time.monotonic()
     proc = _child([sys.executable, "-c", script], timeout=180)
     if proc.returncode != 0 or "answer 42" not in proc.stdout:
-        return False, f"a local Ray did not start ({_how(proc.returncode)}): {_tail(proc.stderr)}", (
+        return False, f"a local Ray did not start ({ended(proc.returncode)}): {_tail(proc.stderr)}", (
             "check free memory and /tmp space; `assay -v demo` shows Ray's messages")
     detail = f"a local Ray started and ran a task in {time.monotonic() - start:.0f} s"
     address = os.environ.get("RAY_ADDRESS")
@@ -222,16 +222,11 @@ def _llama():
                     time.sleep(0.5)
             if proc.poll() is not None:
                 log.seek(0)
-                return False, f"the llama.cpp server died with {_how(proc.returncode)}: {_tail(log.read().decode(errors='replace'))}", (
+                return False, f"the llama.cpp server died with {ended(proc.returncode)}: {_tail(log.read().decode(errors='replace'))}", (
                     "a build for another CPU dies like this: rebuild it portably with `make llama`")
             return False, "the llama.cpp server did not answer within 120 s", "run it by hand: python -m llama_cpp.server --model ..."
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 def _gpu():
@@ -260,7 +255,18 @@ def _child(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
         return subprocess.CompletedProcess(cmd, -int(signal.SIGALRM), "", f"no answer within {timeout:g} s {e.stderr or ''}")
 
 
-def _how(returncode: int) -> str:
+def stop(proc: subprocess.Popen, grace: float = 20) -> None:
+    """Terminate a child, then kill it if it has not ended within ``grace`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def ended(returncode: int) -> str:
+    """How a child ended: ``SIGILL`` when killed by a signal, else ``exit status N``."""
     if returncode < 0:
         try:
             return signal.Signals(-returncode).name

