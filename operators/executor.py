@@ -162,25 +162,21 @@ def start_ray(address: str | None = None, *, quiet: bool = True, timeout: float 
     """
     import ray
 
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    timeout = connect_timeout() if timeout is None else timeout
+    if address not in (None, "local", "auto") and not _answers(address.split("://", 1)[-1], timeout):
+        raise RayUnreachableError(
+            f"Ray cluster at {address} did not answer within {timeout:g} s; is it running (`ray status`)?"
+        )
     if ray.is_initialized():
         return
-    address = address or os.environ.get("RAY_ADDRESS") or None
     options: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": True,  # worker output reaches this process's stderr (`assay` sends it to the run's log)
         "logging_level": logging.WARNING if quiet else logging.INFO,
         "configure_logging": True,
     }
-    if address is None or address == "local":
-        ray.init(address="local", **options)
-        return
-    timeout = connect_timeout() if timeout is None else timeout
-    target = address.split("://", 1)[-1]
-    if address != "auto" and not _answers(target, timeout):
-        raise RayUnreachableError(
-            f"Ray cluster at {address} did not answer within {timeout:g} s; is it running (`ray status`)?"
-        )
-    ray.init(address=address, **options)
+    ray.init(address="local" if address is None else address, **options)
 
 
 def _answers(target: str, timeout: float) -> bool:
