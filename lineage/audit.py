@@ -72,6 +72,10 @@ TOMBSTONE_SCHEMA = pa.schema(
 )
 
 
+#: Characters of a record id (``operators.schema.record_id``); a shorter one given to a query is a prefix.
+RECORD_ID_CHARS = 20
+
+
 class LedgerNotFoundError(FileNotFoundError):
     """The output folder has no ledger to query."""
 
@@ -234,6 +238,33 @@ class Ledger:
 
     # ------------------------------------------------------------ selection
 
+    def full_ids(self, ids: list[str]) -> list[str]:
+        """Record ids, each given whole or as a prefix that only one record's id starts with (tables print prefixes).
+
+        An id no record has is returned as given (a query then finds nothing).
+
+        Raises:
+            ValueError: a prefix several records' ids start with.
+        """
+        out = []
+        for given in ids:
+            if len(given) >= RECORD_ID_CHARS or self.scalar("SELECT count(*) FROM ledger_raw WHERE id = ?", [given]):
+                out.append(given)
+                continue
+            matches = [r["id"] for r in self.rows(
+                "SELECT DISTINCT id FROM ledger_raw WHERE starts_with(id, ?) ORDER BY id LIMIT 4", [given])]
+            if len(matches) > 1:
+                raise ValueError(f"record id {given!r} is the start of several ids ({', '.join(matches[:3])}"
+                                 f"{', ...' if len(matches) > 3 else ''}); give more of it")
+            out.append(matches[0] if matches else given)
+        return out
+
+    def resolved(self, selectors: Selectors) -> Selectors:
+        """``selectors`` with record id prefixes made whole (see :meth:`full_ids`)."""
+        if not selectors.records:
+            return selectors
+        return Selectors(self.full_ids(selectors.records), selectors.sources, selectors.subject_hashes)
+
     def where(self, selectors: Selectors, alias: str = "") -> tuple[str, list]:
         """A SQL condition (and its parameters) matching ledger rows selected by ``selectors``."""
         a = f"{alias}." if alias else ""
@@ -271,6 +302,7 @@ def trace(output: str, record_id: str, member_limit: int = 50, ledger: Ledger | 
     placement with token span, parents, children, generator) and ``tombstones``.
     """
     db = ledger or Ledger(output)
+    record_id = db.full_ids([record_id])[0]
     rows = db.rows(
         """
         SELECT run_id, id, source, locator, status, reason, raw_hash, content_hash, output_hash, lang, lang_score,
@@ -348,6 +380,8 @@ def _resolve_shard(db: Ledger, name: str) -> str:
     """A shard's current name from a path, a file name, or the name it had before an erasure rewrote it."""
     name = os.path.basename(name.rstrip("/")).removesuffix(".manifest.json")
     known = {s["shard"] for s in db.manifest.get("shards", [])}
+    if name not in known and f"{name}.arrow" in known:
+        name += ".arrow"  # as the lineage tables print it
     if name in known:
         return name
     # Follow the rename chain: erasures record the shard each record was written to.
@@ -465,6 +499,7 @@ def find(output: str, selectors: Selectors, limit: int | None = 1000, ledger: Le
     if selectors.empty():
         raise ValueError("nothing to find: give --record, --source, --subject or --subject-hash")
     db = ledger or Ledger(output)
+    selectors = db.resolved(selectors)
     cond, params = db.where(selectors)
     matched_by = []
     if selectors.records:

@@ -51,6 +51,8 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 #: File extensions WebDataset shards use for images (the part after the key).
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
 _COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".xz": "xz"}
+#: The UTF-8 byte-order mark Windows tools write at the start of a text file.
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class SourceError(ValueError):
@@ -280,6 +282,8 @@ def _read_jsonl(path: str, spec: SourceSpec, compression: str | None, batch_rows
                     if len(batcher) >= batch_rows:
                         yield batcher.flush()
                     continue
+                if line_no == 1 and raw.startswith(UTF8_BOM):
+                    raw = raw[len(UTF8_BOM):]  # a BOM opens the file; anywhere else it is data
                 if not raw.strip():
                     continue  # blank lines are not records
                 try:
@@ -424,7 +428,7 @@ def _read_webdataset(path: str, spec: SourceSpec, compression: str | None, batch
         caption: Any = None
         if "json" in files:
             try:
-                obj = json.loads(files["json"].decode("utf-8"))
+                obj = json.loads(files["json"].decode("utf-8-sig"))  # -sig: a leading BOM is not JSON
             except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
                 batcher.quarantine(locator, f"bad_json: {str(e)[:120]}")
                 return
@@ -433,7 +437,7 @@ def _read_webdataset(path: str, spec: SourceSpec, compression: str | None, batch
                 meta = {k: v for k, v in obj.items() if k != spec.text_field}
         if "txt" in files:
             try:
-                caption = files["txt"].decode("utf-8").strip()
+                caption = files["txt"].decode("utf-8-sig").strip()
             except UnicodeDecodeError as e:
                 batcher.quarantine(locator, f"invalid_utf8: byte {e.start} of {key}.txt")
                 return

@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from pipelines.doctor import CHECK_NAMES
+
 console = Console(stderr=True, soft_wrap=True)
 
 DEFAULT_DEMO_DOCS = 3000
@@ -39,8 +41,15 @@ def main(verbose: bool) -> None:
       assay operators            list the operators a recipe can use
       assay lineage --help       trace records, find a person's data, erase it, report
       assay synth                generate instruction data (Self-Instruct) and govern it
+      assay doctor               what this installation can do, what is missing, how to fix it
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _verbose() -> bool:
+    """Whether ``assay -v`` was given."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("verbose"))
 
 
 def _execute(
@@ -54,9 +63,10 @@ def _execute(
     sources: list[str] | None = None,
     fresh: bool = False,
 ):
-    from operators.executor import make_executor
+    from operators.executor import RayUnreachableError, make_executor
     from pipelines.progress import StageProgress, summary_table
     from pipelines.recipe import RecipeError
+    from pipelines.runlog import log_path, stderr_to_log
 
     try:
         pipeline = loaded.pipeline(keep_work=keep_work)
@@ -76,10 +86,17 @@ def _execute(
         if unfinished is not None:
             console.print(f"resuming run {unfinished.run_id} after its {unfinished.phase!r} phase "
                           "(finished parts are not redone; --fresh starts over)")
+        log = log_path(pipeline.output)
         try:
-            with StageProgress(console) as progress:
-                executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress)
-                result = pipeline.run(executor, resume=not fresh)
+            with stderr_to_log(log, console, verbose=_verbose() or local), StageProgress(console) as progress:
+                executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress,
+                                         quiet=not _verbose())
+                try:
+                    result = pipeline.run(executor, resume=not fresh)
+                finally:
+                    executor.close()
+        except RayUnreachableError as e:
+            _fail(str(e), "or drop --ray-address / RAY_ADDRESS to start Ray locally")
         except ConnectionError as e:
             _fail(f"cannot reach the Ray cluster: {e}", "check RAY_ADDRESS / --ray-address, or drop it to start Ray locally")
         except OSError as e:
@@ -89,11 +106,14 @@ def _execute(
         except Exception as e:  # a worker's error arrives wrapped by Ray: show its last line, keep the trace in -v
             logging.getLogger("assay").debug("run failed", exc_info=True)
             last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            _fail(f"the run failed: {last}", "run again with -v for the full traceback")
+            where = "" if local or _verbose() else f"Ray's messages: {log}; "
+            _fail(f"the run failed: {last}", f"{where}run again with -v for the full traceback")
     Console().print(summary_table(result))
     console.print(f"shards:   {pipeline.output}/shards  (manifest: {result.manifest})")
     console.print(f"ledger:   {result.ledger}")
     console.print(f"rejects:  {pipeline.output}/rejects/run={result.run_id}")
+    if not dagster and not local and not _verbose():
+        console.print(f"log:      {log}  (Ray's own messages)")
     return result
 
 
@@ -219,6 +239,32 @@ def demo(
     if result.shards:
         first = out / "shards" / result.shards[0]["shard"]
         console.print(f"\nread the shards:  python -c \"import datasets; print(datasets.Dataset.from_file('{first}'))\"")
+
+
+@main.command()
+@click.option("--skip", multiple=True, type=click.Choice(CHECK_NAMES),
+              help="Leave out a check (repeatable); `ray` and `llama` start processes and take the longest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor(skip: tuple[str, ...], as_json: bool) -> None:
+    """What this installation can do and what is missing, each with its fix.
+
+    Python and package versions, a local Ray, the packaged models (lid.176, the
+    SmolLM2 tokenizer and GGUF, the spaCy pipeline, the name and place lists, the
+    toxicity model), chromium for the UI screenshot test, the llama.cpp server (a
+    real one-token completion) and a GPU with CUDA torch. Exits 1 when something
+    the default recipe needs is missing.
+    """
+    from pipelines.doctor import failed_required, render, run_checks, to_json
+
+    if not as_json:
+        console.print("[bold]assay doctor[/]: checking what this installation can do (about a minute)")
+    checks = run_checks(skip)
+    if as_json:
+        click.echo(to_json(checks))
+    else:
+        render(checks, console.print)
+    if failed_required(checks):
+        sys.exit(1)
 
 
 @main.command()
@@ -546,17 +592,11 @@ def synth(recipe: str, output: str | None, method, target, max_rounds, budget_to
       assay synth --out out/synth --target 10 --local
       assay synth --backend http --base-url http://127.0.0.1:8000/v1 --model smollm2 --api-key-env OPENAI_API_KEY
     """
-    from pipelines.recipe import RecipeError, load
+    from pipelines.recipe import RecipeError, load, option_path
     from pipelines.synth_run import rounds_table, run_synthesis, synth_config
     from synth.backends import BackendError
     from synth.pool import SeedError
 
-    if not Path(recipe).is_file():
-        packaged = Path(__file__).parent / "recipes" / f"{recipe}.yaml"
-        if packaged.is_file():
-            recipe = str(packaged)
-            # a packaged recipe writes under ./out, not into the package
-            output = output or str(Path("out", packaged.stem).resolve())
     try:
         loaded = load(recipe, overrides={"output": output} if output else None, check_paths=False)
     except RecipeError as e:
@@ -565,8 +605,9 @@ def synth(recipe: str, output: str | None, method, target, max_rounds, budget_to
     try:
         config = synth_config(loaded.recipe.synth, {
             "method": method, "target": target, "max_rounds": max_rounds, "budget_tokens": budget_tokens,
-            "seeds": str(Path(seeds).resolve()) if seeds else None, "backend": backend, "base_url": base_url,
-            "model": model, "api_key_env": api_key_env, "model_path": model_path, "concurrency": synth_concurrency,
+            "seeds": option_path(seeds) if seeds else None, "backend": backend, "base_url": base_url,
+            "model": model, "api_key_env": api_key_env, "model_path": option_path(model_path) if model_path else None,
+            "concurrency": synth_concurrency,
         })
     except Exception as e:  # pydantic's message names the field
         _fail(f"synth settings: {e}", "check the recipe's synth section and the options")
