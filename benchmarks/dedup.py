@@ -261,7 +261,7 @@ def run_assay(data: Path, out: Path, workers: int, ray_mode: bool, bands: int, r
         parts.append(path)
     stages: dict[str, list[float]] = {}
 
-    def progress(desc, done, total):
+    def progress(desc, done, total, records=None):
         t = time.monotonic()
         stages.setdefault(desc.split(" (")[0].split(": ")[-1], [t, t])[1] = t
 
@@ -269,7 +269,7 @@ def run_assay(data: Path, out: Path, workers: int, ray_mode: bool, bands: int, r
     if ray_mode:
         import ray
 
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
         executor = RayExecutor(concurrency=workers, progress=progress)
     else:
         executor = LocalExecutor(progress=progress)

@@ -100,7 +100,7 @@ def run_assay(data: Path, out: Path, workers: int, ray_mode: bool) -> dict:
     if ray_mode:
         import ray
 
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
         executor = RayExecutor(concurrency=workers)
     else:
         executor = LocalExecutor()

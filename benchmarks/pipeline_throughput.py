@@ -52,7 +52,7 @@ class MemorySampler:
         self._stop.set()
         self._thread.join()
 
-    def progress(self, desc: str, done: int, total: int) -> None:
+    def progress(self, desc: str, done: int, total: int, records: int | None = None) -> None:
         # Stage names as the pipeline times them ("exact_dedup: hash" is part of "exact_dedup").
         self.stage = desc.split(":")[0] if not desc.startswith("merge") else desc
 

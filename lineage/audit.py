@@ -39,6 +39,7 @@ def trace(output: str, record_id: str, member_limit: int = 50, ledger: Ledger | 
     placement with token span, parents, children, generator) and ``tombstones``.
     """
     db = ledger or Ledger(output)
+    record_id = db.full_ids([record_id])[0]
     rows = db.rows(
         """
         SELECT run_id, id, source, locator, status, reason, raw_hash, content_hash, output_hash, lang, lang_score,
@@ -116,6 +117,8 @@ def _resolve_shard(db: Ledger, name: str) -> str:
     """A shard's current name from a path, a file name, or the name it had before an erasure rewrote it."""
     name = os.path.basename(name.rstrip("/")).removesuffix(".manifest.json")
     known = {s["shard"] for s in db.manifest.get("shards", [])}
+    if name not in known and f"{name}.arrow" in known:
+        name += ".arrow"  # as the lineage tables print it
     if name in known:
         return name
     # Follow the rename chain: erasures record the shard each record was written to.
@@ -233,6 +236,7 @@ def find(output: str, selectors: Selectors, limit: int | None = 1000, ledger: Le
     if selectors.empty():
         raise ValueError("nothing to find: give --record, --source, --subject or --subject-hash")
     db = ledger or Ledger(output)
+    selectors = db.resolved(selectors)
     cond, params = db.where(selectors)
     matched_by = []
     if selectors.records:

@@ -119,6 +119,7 @@ def plan(output: str, selectors: Selectors, near_duplicates: bool = True, descen
         raise ValueError("nothing to forget: give --record, --source, --subject or --subject-hash")
     db = Ledger(output)
     try:
+        selectors = db.resolved(selectors)
         cond, params = db.where(selectors)
         seeds = [r["id"] for r in db.rows(f"SELECT DISTINCT id FROM ledger WHERE {cond} ORDER BY id", params)]
         targets: dict[str, Target] = {i: Target(id=i, cause="selected") for i in seeds}

@@ -66,6 +66,10 @@ TOMBSTONE_SCHEMA = pa.schema(
 )
 
 
+#: Characters of a record id (``operators.core.schema.record_id``); a shorter one given to a query is a prefix.
+RECORD_ID_CHARS = 20
+
+
 class LedgerNotFoundError(FileNotFoundError):
     """The output folder has no ledger to query."""
 
@@ -227,6 +231,33 @@ class Ledger:
         self.con.close()
 
     # ------------------------------------------------------------ selection
+
+    def full_ids(self, ids: list[str]) -> list[str]:
+        """Record ids, each given whole or as a prefix that only one record's id starts with (tables print prefixes).
+
+        An id no record has is returned as given (a query then finds nothing).
+
+        Raises:
+            ValueError: a prefix several records' ids start with.
+        """
+        out = []
+        for given in ids:
+            if len(given) >= RECORD_ID_CHARS or self.scalar("SELECT count(*) FROM ledger_raw WHERE id = ?", [given]):
+                out.append(given)
+                continue
+            matches = [r["id"] for r in self.rows(
+                "SELECT DISTINCT id FROM ledger_raw WHERE starts_with(id, ?) ORDER BY id LIMIT 4", [given])]
+            if len(matches) > 1:
+                raise ValueError(f"record id {given!r} is the start of several ids ({', '.join(matches[:3])}"
+                                 f"{', ...' if len(matches) > 3 else ''}); give more of it")
+            out.append(matches[0] if matches else given)
+        return out
+
+    def resolved(self, selectors: Selectors) -> Selectors:
+        """``selectors`` with record id prefixes made whole (see :meth:`full_ids`)."""
+        if not selectors.records:
+            return selectors
+        return Selectors(self.full_ids(selectors.records), selectors.sources, selectors.subject_hashes)
 
     def where(self, selectors: Selectors, alias: str = "") -> tuple[str, list]:
         """A SQL condition (and its parameters) matching ledger rows selected by ``selectors``."""

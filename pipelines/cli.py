@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from pipelines.commands.doctor import doctor
 from pipelines.commands.lineage import lineage
 from pipelines.commands.run import demo, generate_corpus, operators, run, validate
 from pipelines.commands.synth import synth
@@ -28,11 +29,12 @@ def main(verbose: bool) -> None:
       assay operators            list the operators a recipe can use
       assay lineage --help       trace records, find a person's data, erase it, report
       assay synth                generate instruction data (Self-Instruct) and govern it
+      assay doctor               what this installation can do, what is missing, how to fix it
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (run, demo, validate, operators, generate_corpus, train_classifier, lineage, synth):
+for command in (run, demo, validate, operators, generate_corpus, train_classifier, lineage, synth, doctor):
     main.add_command(command)
 
 

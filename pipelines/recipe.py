@@ -210,7 +210,9 @@ def load(
 
     Args:
         source: a YAML path, a packaged recipe name (``demo``), or a dict.
-        overrides: top-level fields to replace after parsing (e.g. ``output``).
+        overrides: top-level fields to replace after parsing (e.g. ``output``). They come from
+            the command line, so their paths (``output``, ``sources[].path``) are relative to the
+            current directory, not to the recipe's folder.
         check_paths: check that sources match files and output is writable.
 
     Raises:
@@ -222,9 +224,9 @@ def load(
         data = source
     else:
         path = Path(source)
-        if not path.exists() and (PACKAGED_RECIPES / f"{source}.yaml").exists():
-            path = PACKAGED_RECIPES / f"{source}.yaml"
-        if not path.exists():
+        if not path.is_file() and (PACKAGED_RECIPES / f"{source}.yaml").is_file():
+            path = PACKAGED_RECIPES / f"{source}.yaml"  # a packaged recipe's name (a folder `demo` here is not one)
+        if not path.is_file():
             raise RecipeError(f"{path}: no such recipe file")
         text = path.read_text()
         try:
@@ -234,7 +236,7 @@ def load(
             raise RecipeError(f"{path}: not valid YAML: {e}") from e
         if not isinstance(data, dict):
             raise RecipeError(f"{path}: a recipe is a YAML mapping with sources, stages and output")
-    data = {**data, **(overrides or {})}
+    data = {**data, **_from_here(overrides or {})}
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
@@ -242,7 +244,8 @@ def load(
         more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
         raise RecipeError(_where(path, root, tuple(err["loc"]), err["msg"] + more)) from None
 
-    base = path.parent if path else Path.cwd()
+    # A packaged recipe's relative paths are the user's (./out/demo), never the installed package's folder.
+    base = path.parent if path and not _is_packaged(path) else Path.cwd()
     recipe = recipe.model_copy(
         update={
             "sources": [s.model_copy(update={"path": _resolve_path(s.path, base)}) for s in recipe.sources],
@@ -308,6 +311,33 @@ def _check_within(value: str, roots: list[str], path: Path | None, root, loc: tu
         f"{value} is outside the allowed roots ({', '.join(roots)}, from ${ROOTS_ENV}); "
         "move the data under one of them or ask whoever runs assay to add a root",
     ))
+
+
+def option_path(value: str) -> str:
+    """A path typed on the command line (an option or an override), absolute against the current directory.
+
+    Paths inside a recipe file are read from the recipe's folder; paths given on
+    the command line are read from where the command runs, as in every CLI.
+    URLs are returned unchanged.
+    """
+    return _resolve_path(str(value), Path.cwd())
+
+
+def _from_here(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` with their paths made absolute against the current directory."""
+    out = dict(overrides)
+    if out.get("output"):
+        out["output"] = option_path(out["output"])
+    if isinstance(out.get("sources"), list):
+        out["sources"] = [
+            {**s, "path": option_path(s["path"])} if isinstance(s, dict) and isinstance(s.get("path"), str) else s
+            for s in out["sources"]
+        ]
+    return out
+
+
+def _is_packaged(path: Path) -> bool:
+    return path.resolve().parent == PACKAGED_RECIPES.resolve()
 
 
 def _resolve_path(value: str, base: Path) -> str:

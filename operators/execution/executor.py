@@ -20,7 +20,32 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]  # (stage description, done, total)
+#: (stage description, items done, items in all, records handled so far or None when the workers do not say)
+Progress = Callable[[str, int, int, "int | None"], None]
+
+#: Keys under which a worker's result may report how many records it handled (a part's rows; a file's records
+#: read): the progress display shows records and records/s from them.
+RECORD_KEYS = ("rows", "read")
+
+
+def _records(result: Any) -> int | None:
+    if isinstance(result, dict):
+        for key in RECORD_KEYS:
+            if isinstance(result.get(key), int):
+                return result[key]
+    return None
+
+
+class _Tally:
+    """Records handled so far in a stage; None until some result says."""
+
+    def __init__(self):
+        self.records: int | None = None
+
+    def add(self, result: Any) -> None:
+        n = _records(result)
+        if n is not None:
+            self.records = (self.records or 0) + n
 
 
 class Executor(ABC):
@@ -63,9 +88,13 @@ class Executor(ABC):
         """GPUs the workers of this executor can use (0: CPU only)."""
         return 0
 
-    def _tick(self, desc: str, done: int, total: int) -> None:
+    def close(self) -> None:
+        """Release what the executor started (a local Ray); the executor is not used afterwards."""
+        return None
+
+    def _tick(self, desc: str, done: int, total: int, records: int | None = None) -> None:
         if self.progress is not None:
-            self.progress(desc, done, total)
+            self.progress(desc, done, total, records)
 
 
 class LocalExecutor(Executor):
@@ -74,10 +103,12 @@ class LocalExecutor(Executor):
     def map(self, worker_cls, items, worker_kwargs=None, *, desc="", stateful=True, num_gpus=0, num_cpus=1):
         worker = worker_cls(**(worker_kwargs or {}))
         results = []
+        tally = _Tally()
         self._tick(desc, 0, len(items))
         for i, item in enumerate(items):
             results.append(worker(item))
-            self._tick(desc, i + 1, len(items))
+            tally.add(results[-1])
+            self._tick(desc, i + 1, len(items), tally.records)
         return results
 
     @property
@@ -105,29 +136,88 @@ class _RayBatchAdapter:
         return {"result": results}
 
 
+#: Seconds to wait for a Ray cluster named by an address (``--ray-address``, ``RAY_ADDRESS``) to answer.
+CONNECT_TIMEOUT_ENV = "ASSAY_RAY_CONNECT_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT_S = 20.0
+
+
+class RayUnreachableError(ConnectionError):
+    """The Ray cluster at an address did not answer in time."""
+
+
+def connect_timeout() -> float:
+    value = os.environ.get(CONNECT_TIMEOUT_ENV, "").strip()
+    return float(value) if value else DEFAULT_CONNECT_TIMEOUT_S
+
+
+def start_ray(address: str | None = None, *, quiet: bool = True, timeout: float | None = None) -> None:
+    """Start a local Ray in this process, or connect to the cluster at ``address`` (default ``$RAY_ADDRESS``).
+
+    Without an address Ray is started locally, explicitly: ``ray.init()`` with no
+    address adopts the cluster that the last ``ray start`` recorded in
+    ``/tmp/ray/ray_current_cluster``, and if that cluster has died since, waits
+    for it forever. With an address, the cluster must answer (a gRPC handshake
+    with its head) within ``timeout`` seconds, else :class:`RayUnreachableError`.
+
+    Args:
+        quiet: keep Ray's own Python logging at warnings (``False``: info).
+    """
+    import ray
+
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    timeout = connect_timeout() if timeout is None else timeout
+    if address not in (None, "local", "auto") and not _answers(address.split("://", 1)[-1], timeout):
+        raise RayUnreachableError(
+            f"Ray cluster at {address} did not answer within {timeout:g} s; is it running (`ray status`)?"
+        )
+    if ray.is_initialized():
+        return
+    options: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": True,  # worker output reaches this process's stderr (`assay` sends it to the run's log)
+        "logging_level": logging.WARNING if quiet else logging.INFO,
+        "configure_logging": True,
+    }
+    ray.init(address="local" if address is None else address, **options)
+
+
+def _answers(target: str, timeout: float) -> bool:
+    """Whether a gRPC server (a Ray head: GCS or Ray Client server) completes a handshake at ``host:port``."""
+    import grpc
+
+    channel = grpc.insecure_channel(target)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+        return True
+    except grpc.FutureTimeoutError:
+        return False
+    finally:
+        channel.close()
+
+
 class RayExecutor(Executor):
     """Runs workers as Ray Data ``map_batches`` stages, one work item per batch.
 
-    ``ray.init()`` starts Ray in-process unless ``address`` or ``RAY_ADDRESS``
-    names a running cluster. Work items and results are small (paths and
-    counts); the records themselves move through files on shared storage, so
-    a stage's memory is bounded by one part, whatever the corpus size.
+    Ray starts locally in this process unless ``address`` or ``RAY_ADDRESS``
+    names a running cluster (see :func:`start_ray`). Work items and results are
+    small (paths and counts); the records themselves move through files on
+    shared storage, so a stage's memory is bounded by one part, whatever the
+    corpus size.
     """
 
-    def __init__(self, address: str | None = None, concurrency: int | None = None, progress: Progress | None = None):
+    def __init__(
+        self,
+        address: str | None = None,
+        concurrency: int | None = None,
+        progress: Progress | None = None,
+        quiet: bool = True,
+    ):
         super().__init__(progress)
         import ray
 
         self._ray = ray
-        if not ray.is_initialized():
-            address = address or os.environ.get("RAY_ADDRESS") or None
-            ray.init(
-                address=address,
-                include_dashboard=False,
-                log_to_driver=True,
-                logging_level=logging.WARNING,
-                configure_logging=True,
-            )
+        self._started = not ray.is_initialized()
+        start_ray(address, quiet=quiet)
         import ray.data
 
         # Ray Data logs every dataset it finishes; our progress bars say it better.
@@ -137,6 +227,10 @@ class RayExecutor(Executor):
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
         self._concurrency = concurrency
+
+    def close(self) -> None:
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
 
     @property
     def parallelism(self) -> int:
@@ -181,12 +275,14 @@ class RayExecutor(Executor):
                 batch_format="numpy",
             )
         results: list[Any] = [None] * len(items)
+        tally = _Tally()
         self._tick(desc, 0, len(items))
         start = time.monotonic()
         for done, row in enumerate(ds.iter_rows(), start=1):
             payload = json.loads(row["result"])
             results[payload["index"]] = payload["result"]
-            self._tick(desc, done, len(items))
+            tally.add(payload["result"])
+            self._tick(desc, done, len(items), tally.records)
         log.debug("%s: %d items in %.1fs", desc, len(items), time.monotonic() - start)
         return results
 
@@ -203,9 +299,13 @@ def describe_executor(local: bool = False, address: str | None = None) -> str:
 
 
 def make_executor(
-    local: bool = False, address: str | None = None, concurrency: int | None = None, progress: Progress | None = None
+    local: bool = False,
+    address: str | None = None,
+    concurrency: int | None = None,
+    progress: Progress | None = None,
+    quiet: bool = True,
 ) -> Executor:
     """The executor a run asks for: in-process, local Ray, or a Ray cluster."""
     if local:
         return LocalExecutor(progress)
-    return RayExecutor(address=address, concurrency=concurrency, progress=progress)
+    return RayExecutor(address=address, concurrency=concurrency, progress=progress, quiet=quiet)

@@ -48,6 +48,9 @@ __all__ = [
     "infer_format", "read_file",
 ]
 
+#: The UTF-8 byte-order mark Windows tools write at the start of a text file.
+UTF8_BOM = b"\xef\xbb\xbf"
+
 
 def read_file(path: str, spec: SourceSpec, batch_rows: int = 10_000) -> Iterator[pa.Table]:
     """Yield base-schema tables of at most ``batch_rows`` records from one file."""
@@ -101,6 +104,8 @@ def _read_jsonl(path: str, spec: SourceSpec, compression: str | None, batch_rows
                     if len(batcher) >= batch_rows:
                         yield batcher.flush()
                     continue
+                if line_no == 1 and raw.startswith(UTF8_BOM):
+                    raw = raw[len(UTF8_BOM):]  # a BOM opens the file; anywhere else it is data
                 if not raw.strip():
                     continue  # blank lines are not records
                 try:
@@ -162,7 +167,7 @@ def _read_webdataset(path: str, spec: SourceSpec, compression: str | None, batch
         caption: Any = None
         if "json" in files:
             try:
-                obj = json.loads(files["json"].decode("utf-8"))
+                obj = json.loads(files["json"].decode("utf-8-sig"))  # -sig: a leading BOM is not JSON
             except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
                 batcher.quarantine(locator, f"bad_json: {str(e)[:120]}")
                 return
@@ -171,7 +176,7 @@ def _read_webdataset(path: str, spec: SourceSpec, compression: str | None, batch
                 meta = {k: v for k, v in obj.items() if k != spec.text_field}
         if "txt" in files:
             try:
-                caption = files["txt"].decode("utf-8").strip()
+                caption = files["txt"].decode("utf-8-sig").strip()
             except UnicodeDecodeError as e:
                 batcher.quarantine(locator, f"invalid_utf8: byte {e.start} of {key}.txt")
                 return

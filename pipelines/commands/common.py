@@ -23,6 +23,12 @@ def fail(message: str, hint: str | None = None) -> NoReturn:
     sys.exit(2)
 
 
+def verbose() -> bool:
+    """Whether ``assay -v`` was given."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("verbose"))
+
+
 def execute(
     loaded,
     *,
@@ -35,9 +41,10 @@ def execute(
     fresh: bool = False,
 ):
     """Run a loaded recipe here (resuming an unfinished run unless ``fresh``) or as Dagster assets; print a summary."""
-    from operators.execution.executor import describe_executor, make_executor
+    from operators.execution.executor import RayUnreachableError, describe_executor, make_executor
     from pipelines.progress import StageProgress, summary_table
     from pipelines.recipe import RecipeError
+    from pipelines.runlog import log_path, stderr_to_log
 
     try:
         pipeline = loaded.pipeline(keep_work=keep_work)
@@ -57,10 +64,17 @@ def execute(
         if unfinished is not None:
             console.print(f"resuming run {unfinished.run_id} after its {unfinished.phase!r} phase "
                           "(finished parts and steps are not redone; --fresh starts over)")
+        log = log_path(pipeline.output)
         try:
-            with StageProgress(console) as progress:
-                executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress)
-                result = pipeline.run(executor, resume=not fresh)
+            with stderr_to_log(log, console, verbose=verbose() or local), StageProgress(console) as progress:
+                executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress,
+                                         quiet=not verbose())
+                try:
+                    result = pipeline.run(executor, resume=not fresh)
+                finally:
+                    executor.close()
+        except RayUnreachableError as e:
+            fail(str(e), "or drop --ray-address / RAY_ADDRESS to start Ray locally")
         except ConnectionError as e:
             fail(f"cannot reach the Ray cluster: {e}", "check RAY_ADDRESS / --ray-address, or drop it to start Ray locally")
         except OSError as e:
@@ -70,11 +84,14 @@ def execute(
         except Exception as e:  # a worker's error arrives wrapped by Ray: show its last line, keep the trace in -v
             logging.getLogger("assay").debug("run failed", exc_info=True)
             last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            fail(f"the run failed: {last}", "run again with -v for the full traceback")
+            where = "" if local or verbose() else f"Ray's messages: {log}; "
+            fail(f"the run failed: {last}", f"{where}run again with -v for the full traceback")
     Console().print(summary_table(result))
     console.print(f"shards:   {pipeline.output}/shards  (manifest: {result.manifest})")
     console.print(f"ledger:   {result.ledger}")
     console.print(f"rejects:  {pipeline.output}/rejects/run={result.run_id}")
+    if not dagster and not local and not verbose():
+        console.print(f"log:      {log}  (Ray's own messages)")
     return result
 
 

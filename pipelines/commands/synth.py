@@ -42,17 +42,11 @@ def synth(recipe: str, output: str | None, method, target, max_rounds, budget_to
       assay synth --out out/synth --target 10 --local
       assay synth --backend http --base-url http://127.0.0.1:8000/v1 --model smollm2 --api-key-env OPENAI_API_KEY
     """
-    from pipelines.recipe import PACKAGED_RECIPES, RecipeError, load
+    from pipelines.recipe import RecipeError, load, option_path
     from pipelines.synth_run import rounds_table, run_synthesis, synth_config
     from synth.backends import BackendError
     from synth.pool import SeedError
 
-    if not Path(recipe).is_file():
-        packaged = PACKAGED_RECIPES / f"{recipe}.yaml"
-        if packaged.is_file():
-            recipe = str(packaged)
-            # a packaged recipe writes under ./out, not into the package
-            output = output or str(Path("out", packaged.stem).resolve())
     try:
         loaded = load(recipe, overrides={"output": output} if output else None, check_paths=False)
     except RecipeError as e:
@@ -61,8 +55,9 @@ def synth(recipe: str, output: str | None, method, target, max_rounds, budget_to
     try:
         config = synth_config(loaded.recipe.synth, {
             "method": method, "target": target, "max_rounds": max_rounds, "budget_tokens": budget_tokens,
-            "seeds": str(Path(seeds).resolve()) if seeds else None, "backend": backend, "base_url": base_url,
-            "model": model, "api_key_env": api_key_env, "model_path": model_path, "concurrency": synth_concurrency,
+            "seeds": option_path(seeds) if seeds else None, "backend": backend, "base_url": base_url,
+            "model": model, "api_key_env": api_key_env, "model_path": option_path(model_path) if model_path else None,
+            "concurrency": synth_concurrency,
         })
     except Exception as e:  # pydantic's message names the field
         fail(f"synth settings: {e}", "check the recipe's synth section and the options")

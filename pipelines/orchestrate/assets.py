@@ -77,9 +77,9 @@ def _absolute(path: str) -> str:
 
 
 def _progress(context: dg.AssetExecutionContext):
-    def report(desc: str, done: int, total: int) -> None:
+    def report(desc: str, done: int, total: int, records: int | None = None) -> None:
         if done == total:
-            context.log.info(f"{desc}: {total} part(s) done")
+            context.log.info(f"{desc}: {total} part(s) done" + ("" if records is None else f", {records:,} records"))
 
     return report
 
