@@ -155,6 +155,7 @@ class Runner:
         self.max_backoff = max_backoff
         self.on_result = on_result
         self.stats = RunnerStats()
+        self._stopping = False  # set when the run stops on an error: nothing new is sent
 
     def run(self, requests: Sequence[Request]) -> list[Completion | None]:
         """Answer every request, in order. ``None``: failed for good, or not sent for the budget."""
@@ -174,21 +175,35 @@ class Runner:
             else:
                 pending.append(i)
         sem = asyncio.Semaphore(self.concurrency)
+        self._stopping = False
 
         async def one(i: int) -> None:
-            async with sem:
-                results[i] = await self._call(requests[i])
-            if self.on_result:
-                self.on_result()
+            try:
+                async with sem:
+                    results[i] = await self._call(requests[i])
+                if self.on_result and not self._stopping:
+                    self.on_result()
+            except Exception:
+                self._stopping = True  # before any other task runs: a waiting one must not send
+                raise
 
+        tasks = [asyncio.ensure_future(one(i)) for i in pending]
         try:
-            await asyncio.gather(*(one(i) for i in pending))
+            await asyncio.gather(*tasks)
+        except Exception:
+            # A call already sent is paid for even if the run stops now (a progress callback raised, a call
+            # failed unexpectedly): no new call starts, and the ones in flight end and reach the cache, so a
+            # resumed run does not pay for them again. A cancellation (Ctrl-C) stops at once instead.
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         finally:
             await self.llm.aclose()
             self.stats.seconds += time.perf_counter() - started
         return results
 
     async def _call(self, req: Request) -> Completion | None:
+        if self._stopping:
+            return None
         reserve = req.estimated_prompt_tokens() + req.params.max_tokens
         if not self.budget.reserve(reserve):
             self.stats.skipped_for_budget += 1
@@ -202,6 +217,8 @@ class Runner:
                     break
                 except RetryableError as e:
                     self._count_error(e)
+                    if self._stopping:
+                        return None  # the run is stopping: no retry is sent
                     if attempt == self.max_retries:
                         log.warning("request failed after %d attempts: %s", attempt + 1, e)
                         self.stats.failed += 1
