@@ -126,9 +126,9 @@ def _ray():
     detail = f"a local Ray started and ran a task in {time.monotonic() - start:.0f} s"
     address = os.environ.get("RAY_ADDRESS")
     if address:
-        from operators.execution.executor import _answers, connect_timeout
+        from operators.execution.executor import cluster_answers
 
-        if not _answers(address.split("://", 1)[-1], connect_timeout()):
+        if not cluster_answers(address):
             return False, f"{detail}, but RAY_ADDRESS={address} does not answer", (
                 "start that cluster (`ray status` on its head) or unset RAY_ADDRESS to run locally")
         detail += f"; RAY_ADDRESS={address} answers"

@@ -166,7 +166,7 @@ def start_ray(address: str | None = None, *, quiet: bool = True, timeout: float 
 
     address = address or os.environ.get("RAY_ADDRESS") or None
     timeout = connect_timeout() if timeout is None else timeout
-    if address not in (None, "local", "auto") and not _answers(address.split("://", 1)[-1], timeout):
+    if address not in (None, "local", "auto") and not cluster_answers(address, timeout):
         raise RayUnreachableError(
             f"Ray cluster at {address} did not answer within {timeout:g} s; is it running (`ray status`)?"
         )
@@ -181,11 +181,13 @@ def start_ray(address: str | None = None, *, quiet: bool = True, timeout: float 
     ray.init(address="local" if address is None else address, **options)
 
 
-def _answers(target: str, timeout: float) -> bool:
-    """Whether a gRPC server (a Ray head: GCS or Ray Client server) completes a handshake at ``host:port``."""
+def cluster_answers(address: str, timeout: float | None = None) -> bool:
+    """Whether a gRPC server (a Ray head: GCS or Ray Client server) at ``address`` (``host:port``, ``ray://host:port``)
+    completes a handshake within ``timeout`` seconds (default :func:`connect_timeout`)."""
     import grpc
 
-    channel = grpc.insecure_channel(target)
+    timeout = connect_timeout() if timeout is None else timeout
+    channel = grpc.insecure_channel(address.split("://", 1)[-1])
     try:
         grpc.channel_ready_future(channel).result(timeout=timeout)
         return True
