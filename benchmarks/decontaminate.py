@@ -135,7 +135,7 @@ def main() -> None:
 
 
     from filters.decontaminate import Decontaminate
-    from operators.schema import records_table
+    from operators.core.schema import records_table
 
     rng = random.Random(args.seed)
     paragraphs = python_doc_paragraphs()

@@ -29,10 +29,10 @@ kind of pair.
 Systems, each in its own subprocess with its peak memory (RSS of the process tree, sampled) and
 CPU-seconds (user + system of the tree) measured:
 
-* ``assay-local``: ``SemanticDedup.run_global`` in-process (ONNX Runtime, ``--threads`` threads);
+* ``assay-local``: ``SemanticDedup``'s steps through the run engine in-process (ONNX Runtime, ``--threads`` threads);
 * ``assay-ray``: the same on Ray with ``--threads`` one-CPU workers;
 * ``semhash``: ``SemHash.from_records(..., model=<the same ONNX all-MiniLM-L6-v2 encoder>)`` and
-  ``self_deduplicate(threshold=1 - eps)``, installed (with what ``operators.embed`` imports) into ``$ASSAY_CACHE/bench-venvs/semhash``
+  ``self_deduplicate(threshold=1 - eps)``, installed (with what ``operators.dedup.semantic.embed`` imports) into ``$ASSAY_CACHE/bench-venvs/semhash``
   (never the project venv).
 
 Each system starts from an empty embedding cache, so every run embeds every document.
@@ -313,10 +313,12 @@ def load_docs(data: Path) -> list[dict]:
 def run_assay(data: Path, out: Path, workers: int, threads: int, ray_mode: bool, eps: float, clusters: int = 0) -> dict:
     import pyarrow as pa
 
-    from operators.executor import LocalExecutor, RayExecutor
-    from operators.io import read_parquet, write_parquet_atomic
-    from operators.schema import records_table
-    from operators.semantic_dedup import SemanticDedup
+    from operators.core.global_stage import StageContext
+    from operators.core.io import read_parquet, remove, write_parquet_atomic
+    from operators.core.schema import records_table
+    from operators.dedup.semantic import SemanticDedup
+    from operators.execution.executor import LocalExecutor, RayExecutor
+    from pipelines.run.stages import run_global_stage
 
     docs = load_docs(data)
     per_part = max(1, -(-len(docs) // (4 * workers)))
@@ -331,13 +333,15 @@ def run_assay(data: Path, out: Path, workers: int, threads: int, ray_mode: bool,
     if ray_mode:
         import ray
 
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
         executor = RayExecutor(concurrency=workers)
     else:
         executor = LocalExecutor()
     op = SemanticDedup(eps=eps, threads=threads if not ray_mode else 1, embeddings_path=str(out / "embeddings"), clusters=clusters)
     t0 = time.monotonic()
-    patches = op.run_global(parts, str(out / "_work" / "r" / "stage-00-semantic_dedup"), executor)
+    work = str(out / "_work" / "r" / "stage-00-semantic_dedup")
+    remove(work)  # a fresh stage: its steps' checkpoints would answer a second run without work
+    patches = run_global_stage(op, StageContext(parts, work, output=str(out)), executor)
     seconds = time.monotonic() - t0
     pred = {}
     for paths in patches.values():
@@ -350,7 +354,7 @@ def run_assay(data: Path, out: Path, workers: int, threads: int, ray_mode: bool,
 SEMHASH_RUNNER = r'''
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from operators.embed import Embedder
+from operators.dedup.semantic.embed import Embedder
 from semhash import SemHash
 
 data, out, threads, eps, model = sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
@@ -368,11 +372,11 @@ json.dump({"seconds": seconds, "edges": edges}, open(f"{out}/result.json", "w"))
 def semhash_python() -> Path | None:
     venv = VENVS / "semhash"
     python = venv / "bin" / "python"
-    if python.exists() and subprocess.run([python, "-c", "import semhash, onnxruntime, tokenizers, pyarrow, fsspec"], capture_output=True).returncode == 0:
+    if python.exists() and subprocess.run([python, "-c", "import semhash, onnxruntime, tokenizers, pyarrow, fsspec, pydantic"], capture_output=True).returncode == 0:
         return python
     print(f"installing semhash into {venv} (separate from the project's venv) ...", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    proc = subprocess.run([python, "-m", "pip", "install", "-q", "semhash==0.5.0", "onnxruntime", "tokenizers", "pyarrow", "fsspec"],
+    proc = subprocess.run([python, "-m", "pip", "install", "-q", "semhash==0.5.0", "onnxruntime", "tokenizers", "pyarrow", "fsspec", "pydantic"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         print(f"semhash could not be installed; skipping it:\n{proc.stderr[-1500:]}", file=sys.stderr)
@@ -441,7 +445,7 @@ def encoders(threads: int) -> None:
     """ONNX Runtime vs torch on this CPU: the same 300 paragraphs, CPU-seconds of each (twice, interleaved)."""
     import resource
 
-    from operators.embed import Embedder
+    from operators.dedup.semantic.embed import Embedder
 
     texts = [p for f in python_doc_files() for p in f][:300]
     for backend in ("onnx", "torch", "onnx", "torch"):
@@ -508,7 +512,8 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "runner.py").write_text(SEMHASH_RUNNER)
         print("running semhash ...", file=sys.stderr)
-        from operators.embed import resolve  # the unpacked model folder: semhash's venv lacks the model's package
+        # The unpacked model folder: semhash's venv lacks the model's package.
+        from operators.dedup.semantic.embed import resolve
 
         model = resolve("all-minilm-l6-v2").folder
         r = measure([str(python), str(out / "runner.py"), str(ROOT), str(data), str(out), str(args.threads), str(eps), model],

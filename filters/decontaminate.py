@@ -43,12 +43,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from operators.base import Filter, OperatorConfig
-from operators.io import file_lock
-from operators.minhash import mix64
-from operators.registry import register
-from operators.schema import kept_mask, scatter, set_column
-from operators.tokenize import cache_dir
+from operators.core.base import Filter, OperatorConfig
+from operators.core.io import cache_dir, file_lock
+from operators.core.schema import kept_mask, scatter, set_column
+from operators.dedup.minhash import mix64
 
 # A word is a run of non-space characters; a word hyphenated across a line break is one word.
 _TOKEN = re.compile(r"\S+?-[ \t]*\n\s*\S+|\S+")
@@ -343,7 +341,6 @@ def build_index(cfg: DecontaminateConfig, folder: Path) -> None:
 # ---------------------------------------------------------------- the operator
 
 
-@register
 class Decontaminate(Filter):
     """Drops (or cuts) documents that share word n-grams with the given evaluation sets (``decontaminate:<set>:ngrams=<n>``).
 

@@ -43,7 +43,7 @@ def example_recipe(tmp_path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from operators.executor import LocalExecutor
+    from operators.execution.executor import LocalExecutor
     from pipelines.recipe import load
 
     tmp = tmp_path_factory.mktemp("semantic-run")
@@ -82,7 +82,7 @@ def test_trace_and_erasure_follow_semantic_clusters(run):
 
 
 def test_the_example_makes_a_dagster_group_counting_semantic_drops_as_dedup(tmp_path):
-    from pipelines.assets import RecipeSpec
+    from pipelines.orchestrate.spec import RecipeSpec
 
     path = tmp_path / "semantic.yaml"
     path.write_text(yaml.safe_dump(example_recipe(tmp_path)))

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("onnxruntime", reason="semantic_dedup needs the 'embeddings' extra (make test installs it)")
 
-from operators.embed import Embedder, resolve  # noqa: E402
-from operators.semantic_dedup import SemanticDedup  # noqa: E402
+from operators.dedup.semantic import SemanticDedup  # noqa: E402
+from operators.dedup.semantic.embed import Embedder, resolve  # noqa: E402
 from tests.conftest import global_run_rows, make_table  # noqa: E402
 
 # Six unrelated documents, and near-duplicates (a word or two changed, reworded a little) of three.
@@ -36,9 +36,10 @@ def embedder():
     return Embedder(backend="onnx", threads=2)
 
 
-def dedup(tmp_path, texts=TEXTS, parts=1, seed=None, executor=None, table=None, name="run", **config):
+def dedup(tmp_path, texts=TEXTS, parts=1, seed=None, executor=None, table=None, name="run", run="r", **config):
     op = SemanticDedup(**config)
-    rows, _ = global_run_rows(op, table if table is not None else make_table(texts), tmp_path / name, parts, seed, executor)
+    table = table if table is not None else make_table(texts)
+    rows, _ = global_run_rows(op, table, tmp_path / name, parts, seed, executor, run)
     return rows, op
 
 
@@ -137,9 +138,9 @@ def test_dropped_rows_are_not_embedded_and_empty_runs_are_fine(tmp_path):
 def test_embeddings_are_kept_for_later_runs(tmp_path):
     first, op = dedup(tmp_path, parts=2, name="cached")
     assert op.stats["cached_parts"] == 0
-    again, op = dedup(tmp_path, parts=2, name="cached")
+    again, op = dedup(tmp_path, parts=2, name="cached", run="later")  # another run into the same output
     assert op.stats["cached_parts"] == 2 and fates(again) == fates(first)
-    stored = list((tmp_path / "cached" / "out" / "_embeddings").rglob("*.parquet"))
+    stored = list((tmp_path / "cached" / "_embeddings").rglob("*.parquet"))
     assert len(stored) == 2
     column = pa.parquet.read_table(stored[0]).column("embedding")
     assert column.type.value_type == pa.float16() and column.type.list_size == 384
@@ -156,7 +157,7 @@ def test_onnx_and_torch_embeddings_agree_with_sentence_transformers(embedder):
 
 @pytest.mark.slow
 def test_on_ray_the_decisions_are_the_local_ones(tmp_path, ray_local):
-    from operators.executor import RayExecutor
+    from operators.execution.executor import RayExecutor
 
     local, _ = dedup(tmp_path, parts=3, name="local")
     on_ray, _ = dedup(tmp_path, parts=3, executor=RayExecutor(), name="ray")
@@ -168,7 +169,7 @@ def decisions(folder: str, parts: int = 3) -> str:
     import os
     from pathlib import Path
 
-    from operators.executor import LocalExecutor, RayExecutor
+    from operators.execution.executor import LocalExecutor, RayExecutor
 
     executor = RayExecutor() if os.environ.get("RAY_ADDRESS") else LocalExecutor()
     rows, _ = dedup(Path(folder), parts=parts, executor=executor, name="cluster")
