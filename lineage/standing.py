@@ -81,9 +81,9 @@ class StandingOrders:
         return hashlib.sha256("\n".join(self.erasures).encode()).hexdigest()[:16] if self.erasures else ""
 
 
-def standing_orders(output: str) -> StandingOrders:
-    """The output's standing orders, from its tombstones."""
-    table = read_tombstones(output)
+def standing_orders(output: str, *others: str) -> StandingOrders:
+    """The standing orders of ``output`` (and of ``others``, folders whose erasures bind it too), from their tombstones."""
+    table = pa.concat_tables([read_tombstones(o) for o in dict.fromkeys([output, *others])])
     orders = StandingOrders()
     rows = sorted(table.to_pylist(), key=lambda r: (r["erased_at"], r["erasure_id"]))
     for r in rows:

@@ -281,6 +281,8 @@ def landed_batch_asset(spec: RecipeSpec) -> dg.AssetsDefinition:
         batch = context.partition_key
         source = join(storage.landing_folder(spec.name), batch)
         pipeline = build_pipeline(spec, storage.batch_output(spec.name, batch), [source])
+        # Erasures made on the recipe's output (`assay lineage forget -o <storage>/<recipe>`) bind its batches too.
+        pipeline.erasures_of = [storage.recipe_output(spec.name)]
         result = pipeline.run(ray.executor(_progress(context)))
         return dg.MaterializeResult(metadata={"source": dg.MetadataValue.path(source), **run_metadata(result)})
 

@@ -39,9 +39,9 @@ class ErasureOrderError(ValueError):
     """The output's erasures cannot be obeyed by this recipe (erased subjects, but no stage that finds them)."""
 
 
-def orders(output: str) -> StandingOrders:
-    """The output's standing orders (empty when nothing was ever erased there)."""
-    return standing_orders(output)
+def orders(output: str, *others: str) -> StandingOrders:
+    """The standing orders of ``output`` and of ``others`` together (empty when nothing was ever erased there)."""
+    return standing_orders(output, *others)
 
 
 def check(standing: StandingOrders, stages: list[Operator], output: str) -> None:

@@ -72,6 +72,8 @@ class Pipeline:
         fingerprint: the recipe's fingerprint, recorded in manifests.
         name: the recipe's name.
         listeners: told when the run starts and when each phase starts, completes or fails.
+        erasures_of: further outputs whose erasures bind this run besides its own (a landed
+            batch written under its recipe's output obeys the recipe output's erasures).
     """
 
     sources: list[SourceSpec]
@@ -84,6 +86,7 @@ class Pipeline:
     fingerprint: str = ""
     name: str = "assay"
     listeners: list[RunListener] = field(default_factory=list)
+    erasures_of: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for i, op in enumerate(self.stages):
@@ -91,6 +94,10 @@ class Pipeline:
         if not self.fingerprint:
             described = json.dumps([op.describe() for op in self.stages], sort_keys=True)
             self.fingerprint = hashlib.sha256(described.encode()).hexdigest()[:16]
+
+    def orders(self) -> erasures.StandingOrders:
+        """The erasures this run obeys: its output's, and those of ``erasures_of``."""
+        return erasures.orders(self.output, *self.erasures_of)
 
     def segments(self) -> list[list[Operator]]:
         """Stages grouped: runs of stream operators, and each global operator alone."""
@@ -158,7 +165,7 @@ class Pipeline:
         A resumed run needs the same: an erasure made while a run was stopped
         must bind the rest of it, so that run starts over instead.
         """
-        listing: list = [erasures.orders(self.output).key()]
+        listing: list = [self.orders().key()]
         for spec in self.sources:
             for path in expand(spec):
                 fs, p = filesystem(path)
@@ -189,7 +196,7 @@ class Pipeline:
         Raises:
             ErasureOrderError: the output's erasures name people and no stage can find them.
         """
-        erasures.check(erasures.orders(self.output), self.stages, self.output)
+        erasures.check(self.orders(), self.stages, self.output)
         run_id = run_id or new_run_id(self.fingerprint)
         OutputLock(self.output).acquire(run_id)
         work = work_folder(self.output, run_id)
@@ -247,7 +254,7 @@ class Pipeline:
     def _read(self, executor: Executor, state: RunState) -> RunState:
         t0 = time.monotonic()
         files = [(si, f) for si, spec in enumerate(self.sources) for f in expand(spec)]
-        standing = erasures.orders(self.output)  # erased records are dropped as they are read
+        standing = self.orders()  # erased records are dropped as they are read
         results = checkpointed_map(
             executor,
             ReadWorker,
@@ -271,7 +278,7 @@ class Pipeline:
         return state
 
     def _run_segments(self, executor: Executor, state: RunState, stop: int) -> RunState:
-        erasures.bind(erasures.orders(self.output), self.stages)  # erased people, to the stage that finds them
+        erasures.bind(self.orders(), self.stages)  # erased people, to the stage that finds them
         global_ops = self.global_ops
         for segment in self.segments()[state.segments_done : stop]:
             t0 = time.monotonic()
