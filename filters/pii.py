@@ -63,6 +63,7 @@ from filters.gazetteer import (
     widen_place,
 )
 from operators.core.base import Operator, OperatorConfig
+from operators.core.reasons import Reason
 from operators.core.registry import register
 from operators.core.schema import PII_STRUCT, kept_mask, set_column
 from operators.core.subject import subject_hash
@@ -604,6 +605,14 @@ class Pii(Operator):
     Adds ``pii`` (type, start, end in the text before scrubbing, salted hash of
     the value) and ``pii_count``. Drop reasons: ``density`` (the share of PII
     characters is above ``max_density``), ``<type>`` (a type whose mode is ``drop``).
+
+    A value whose salted hash is one of the output's erased subjects (handed over
+    by the run engine as ``erased_subjects``) is always replaced by its type's tag,
+    whatever the recipe's mode, and its ``pii`` entry records ``erased:<erasure id>``
+    instead of the hash. Under the order's ``drop`` policy the record is dropped
+    too (``erased:<erasure id>``) and its text removed, so no later stage, shard
+    or rejects file holds it. Dropped records are scanned for erased subjects
+    even when ``scrub_dropped`` is off.
     """
 
     name = "pii"
@@ -612,6 +621,7 @@ class Pii(Operator):
     score_column = "pii_count"
     #: The pipeline withholds sample text from reports until a stage with this flag has run.
     scrubs_pii = True
+    honours_erased_subjects = True
 
     def setup(self) -> None:
         c = self.config
@@ -633,7 +643,8 @@ class Pii(Operator):
     def process(self, table: pa.Table) -> pa.Table:
         quarantined = pc.fill_null(table.column("quarantined"), False)
         keep_col = kept_mask(table)
-        mask = keep_col if not self.config.scrub_dropped else pc.invert(quarantined)
+        erased = self.erased_subjects
+        mask = keep_col if not (self.config.scrub_dropped or erased) else pc.invert(quarantined)
         mask = pc.and_(mask, pc.is_valid(table.column("text"))).to_pylist()
         rows = [i for i, m in enumerate(mask) if m]
         texts = table.column("text").to_pylist()
@@ -649,6 +660,7 @@ class Pii(Operator):
         pii: list[list[dict] | None] = [None] * table.num_rows
         counts: list[int | None] = [None] * table.num_rows
         reasons: list[str | None] = [None] * table.num_rows
+        erased_drops: list[str | None] = [None] * table.num_rows
         new_texts = list(texts)
         types_seen: dict[str, int] = {}
         for row, found in zip(rows, findings, strict=True):
@@ -658,8 +670,15 @@ class Pii(Operator):
                 value = text[f.start : f.end]
                 # The salt is read from the environment at each call; a name is hashed without its titles.
                 digest = subject_hash(bare_name(value) if f.type == "PERSON" else value)
+                order = erased.get(digest)
+                if order is None:
+                    replacement = self._model_scrubber.replacement(f.type, value, digest)
+                else:  # an erased person: the tag whatever the mode, and no hash to find them by
+                    replacement, digest = f"<{TAGS[f.type]}>", Reason.erased(order.erasure_id).format()
+                    if order.policy == "drop" and erased_drops[row] is None:
+                        erased_drops[row] = order.erasure_id
                 entries.append({"type": f.type, "start": f.start, "end": f.end, "hash": digest})
-                pieces += [text[last : f.start], self._model_scrubber.replacement(f.type, value, digest)]
+                pieces += [text[last : f.start], replacement]
                 last = f.end
                 pii_chars += f.end - f.start
                 types_seen[f.type] = types_seen.get(f.type, 0) + 1
@@ -667,6 +686,8 @@ class Pii(Operator):
                     drop_type = f.type
             if found:
                 new_texts[row] = "".join(pieces) + text[last:]
+            if erased_drops[row] is not None:
+                new_texts[row] = None  # the record goes, and nothing of it travels further
             pii[row], counts[row] = entries, len(entries)
             if keep[row]:
                 if drop_type is not None:
@@ -679,6 +700,7 @@ class Pii(Operator):
         table = set_column(table, "text", pa.array(new_texts, pa.string()))
         table = set_column(table, "pii", pa.array(pii, PII_LIST))
         table = set_column(table, "pii_count", pa.array(counts, pa.int32()))
+        table = self.drop(table, erased_drops, by=Reason.ERASED)  # first: an erased person outranks any other reason
         return self.drop(table, reasons)
 
 

@@ -13,8 +13,14 @@ synthetic descendants) and looks where each record is *now*.
    moved; ``erased`` for every erased record) and the tombstone (who, when, why,
    which ids and hashes; never text) into the ledger;
 3. swaps the dataset ``manifest.json`` to the new shards (atomic rename);
-4. only then removes the old shard files; finally rewrites the rejects files
-   that held erased records.
+4. only then removes the old shard files; then rewrites the rejects files
+   that held erased records;
+5. removes the erased records' data from the output's derived stores (the
+   incremental dedup index, synthesis caches: :mod:`operators.core.derived`).
+
+The tombstone is a standing order: every later run of the output drops a
+re-read erased record and handles an erased subject's values
+(:mod:`lineage.standing`, ``pipelines/run/erasures.py``).
 
 A crash before step 3 leaves the old dataset intact (plus an unreferenced new
 file); a rerun of the same request redoes the work from the shards listed in
@@ -31,15 +37,14 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from lineage.erasure_plan import ErasureError, ErasurePlan, Target, plan
+from lineage.erasure_plan import ErasureError, ErasurePlan, Target, dataset_manifest, plan
+from lineage.standing import read_tombstones, standing_orders
 from lineage.store import (
     PLACEMENT_DIR,
     PLACEMENT_SCHEMA,
@@ -47,47 +52,25 @@ from lineage.store import (
     TOMBSTONE_SCHEMA,
     Ledger,
     Selectors,
-    parquet_files,
 )
+from operators.core.derived import stores
 from operators.core.io import (
     atomic_open,
     filesystem,
     is_local,
     join,
-    local_path,
     read_parquet,
     remove,
     write_parquet_atomic,
 )
+from operators.core.lock import OutputLock
 from operators.formats.shards import MANIFEST_SUFFIX, read_manifest, read_shard, verify_shard, write_shard
 
-__all__ = ["ErasureError", "ErasurePlan", "Target", "execute", "forget", "plan", "read_tombstones"]
+__all__ = ["ErasureError", "ErasurePlan", "Target", "execute", "forget", "plan", "read_tombstones", "sweep_derived"]
 
 # Fields write_shard computes itself: not copied from the old shard's manifest.
 _COMPUTED = {"format", "format_version", "shard", "rows", "tokens", "sha256", "bytes"}
 _ERASED_SUFFIX = re.compile(r"\.e[0-9a-f]{8}$")
-
-
-@contextlib.contextmanager
-def _lock(output: str) -> Iterator[None]:
-    """One erasure at a time per output folder (local folders; remote stores rely on the operator)."""
-    if not is_local(output):
-        yield
-        return
-    path = os.path.join(local_path(output), "ledger", ".erasure.lock")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise ErasureError(
-            f"another erasure holds {path}; wait for it to finish (or delete the file if that process is gone)"
-        ) from None
-    try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
 
 
 def _new_name(name: str, short: str) -> str:
@@ -114,12 +97,27 @@ def default_actor() -> str:
     return os.environ.get("USER") or os.environ.get("USERNAME") or getpass.getuser()
 
 
+def sweep_derived(output: str) -> dict[str, dict[str, int]]:
+    """Remove what every erasure of ``output`` forbids from its derived stores; entries removed per store and file.
+
+    Idempotent, and run by every erasure (a no-op request too): an erasure
+    interrupted after its tombstone finishes here.
+    """
+    orders = standing_orders(output)
+    if not orders:
+        return {}
+    manifest, erased = dataset_manifest(output), orders.erased()
+    return {store.name: removed for store in stores() if (removed := store.remove(output, manifest, erased))}
+
+
 def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[str, Any]:
     """Carry out a plan. Returns what was done (``noop`` True when there was nothing to do)."""
     if not reason.strip():
         raise ValueError("an erasure needs a reason (--reason), recorded in the tombstone")
     actor = actor or default_actor()
     if p.noop:
+        with OutputLock(p.output).held("(derived data sweep)", kind="erasure"):
+            derived = sweep_derived(p.output)
         return {
             "noop": True,
             "erasure_id": None,
@@ -127,12 +125,13 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
             if p.targets
             else "nothing to do: the selectors matched no record",
             "already_erased": [t.id for t in p.already_erased],
+            "derived": derived,
         }
     output = p.output
     now = dt.datetime.now(dt.UTC)
     short = uuid.uuid4().hex[:8]
     erasure_id = f"{now:%Y%m%dT%H%M%SZ}-{short}"
-    with _lock(output):
+    with OutputLock(output).held(erasure_id, kind="erasure"):
         erase_ids = sorted({t.id for t in p.targets if t.present or not t.tombstoned})
         manifest_path = join(output, "manifest.json")
         fs, mp = filesystem(manifest_path)
@@ -235,6 +234,8 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
             "removed_from": [
                 [*t.shards, *(os.path.relpath(f, output) if is_local(f) else f for f in t.rejects)] for t in targets
             ],
+            "policy": [p.subject_policy] * len(targets),
+            "derived_keys": [t.derived_keys for t in targets],
         }
         write_parquet_atomic(
             pa.table(tomb, schema=TOMBSTONE_SCHEMA), join(ledger_dir, TOMBSTONE_DIR, f"erasure={erasure_id}.parquet")
@@ -282,6 +283,9 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
                 remove(path)
             rejects_rewritten[os.path.relpath(path, output) if is_local(path) else path] = table.num_rows - keep.num_rows
 
+        # 5. derived data (dedup index, synthesis caches...): the tombstone now names what they must lose
+        derived = sweep_derived(output)
+
     return {
         "noop": False,
         "erasure_id": erasure_id,
@@ -294,18 +298,12 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
         "shards": renamed,
         "rejects": rejects_rewritten,
         "tombstone": join(ledger_dir, TOMBSTONE_DIR, f"erasure={erasure_id}.parquet"),
+        "derived": derived,
     }
 
 
 def forget(output: str, selectors: Selectors, *, actor: str | None = None, reason: str, near_duplicates: bool = True,
-           descendants: bool = True) -> dict[str, Any]:
+           descendants: bool = True, subject_policy: str = "drop") -> dict[str, Any]:
     """Plan and execute in one call."""
-    return execute(plan(output, selectors, near_duplicates, descendants), actor=actor, reason=reason)
+    return execute(plan(output, selectors, near_duplicates, descendants, subject_policy), actor=actor, reason=reason)
 
-
-def read_tombstones(output: str) -> pa.Table:
-    """Every tombstone row of the output folder (empty table when no erasure ran)."""
-    folder = join(output, "ledger", TOMBSTONE_DIR)
-    fs, _ = filesystem(folder)
-    files = parquet_files(folder)
-    return pa.concat_tables([pq.read_table(f, filesystem=fs) for f in files]) if files else TOMBSTONE_SCHEMA.empty_table()

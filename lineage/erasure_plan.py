@@ -10,14 +10,17 @@ carries a plan out.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lineage.standing import POLICIES
 from lineage.store import (
     Ledger,
     Selectors,
 )
+from operators.core.derived import stores
 from operators.core.io import (
     exists,
     filesystem,
@@ -47,6 +50,7 @@ class Target:
     subject_hashes: list[str] = field(default_factory=list)
     shards: list[str] = field(default_factory=list)  # current shards holding it
     rejects: list[str] = field(default_factory=list)  # rejects files holding it
+    derived_keys: list[str] = field(default_factory=list)  # ``<store>:<key>`` of derived data made from it
     tombstoned: bool = False
 
     @property
@@ -65,6 +69,10 @@ class ErasurePlan:
     shards: dict[str, list[str]]  # shard -> ids to remove
     rejects: dict[str, list[str]]  # rejects file -> ids to remove
     warnings: list[str] = field(default_factory=list)
+    #: What later runs do with a new record holding an erased subject's value: drop | scrub.
+    subject_policy: str = "drop"
+    #: Derived stores (:mod:`operators.core.derived`) that hold data of this output: name -> locations.
+    derived: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def to_erase(self) -> list[Target]:
@@ -90,6 +98,8 @@ class ErasurePlan:
             "output": self.output,
             "selectors": self.selectors,
             "policy": self.policy,
+            "subject_policy": self.subject_policy,
+            "derived": self.derived,
             "noop": self.noop,
             "records": len(self.targets),
             "by_cause": by_cause,
@@ -113,10 +123,29 @@ def _ids_in_ipc(path: str) -> set[str]:
     return set(read_shard(path).column("id").to_pylist())
 
 
-def plan(output: str, selectors: Selectors, near_duplicates: bool = True, descendants: bool = True) -> ErasurePlan:
-    """The dry run: which records, for what cause, in which shards and rejects files."""
+def dataset_manifest(output: str) -> dict[str, Any]:
+    """The output's ``manifest.json`` (empty when there is none)."""
+    path = join(output, "manifest.json")
+    if not exists(path):
+        return {}
+    fs, p = filesystem(path)
+    with fs.open(p, "r") as f:
+        return json.load(f)
+
+
+def plan(
+    output: str, selectors: Selectors, near_duplicates: bool = True, descendants: bool = True,
+    subject_policy: str = "drop",
+) -> ErasurePlan:
+    """The dry run: which records, for what cause, in which shards, rejects files and derived stores.
+
+    ``subject_policy`` is recorded with the tombstone: what every later run does
+    with a new record holding a selected subject's value (``drop`` or ``scrub``).
+    """
     if selectors.empty():
         raise ValueError("nothing to forget: give --record, --source, --subject or --subject-hash")
+    if subject_policy not in POLICIES:
+        raise ValueError(f"subject policy {subject_policy!r}: choose one of {', '.join(POLICIES)}")
     db = Ledger(output)
     try:
         selectors = db.resolved(selectors)
@@ -170,7 +199,7 @@ def plan(output: str, selectors: Selectors, near_duplicates: bool = True, descen
         rows = db.rows(
             """
             SELECT l.run_id, l.id, l.status, l.shard, l.current, l.erased, l.written_shard, l.filename,
-                   l.content_hash, list_transform(coalesce(l.pii, []), lambda x: x.hash) AS subject_hashes,
+                   l.content_hash, l.generator IS NOT NULL AS generator, l.parents, list_transform(coalesce(l.pii, []), lambda x: x.hash) AS subject_hashes,
                    (w.shard IS NOT NULL) AS written_is_current
             FROM ledger l LEFT JOIN shards_now w ON l.written_shard = w.shard AND l.run_id = w.shard_run
             WHERE l.id IN (SELECT unnest(?::VARCHAR[]))
@@ -196,6 +225,16 @@ def plan(output: str, selectors: Selectors, near_duplicates: bool = True, descen
                 candidate_rejects.add(_rejects_file(output, r["run_id"], r["filename"]))
         for t in targets.values():
             t.tombstoned = t.id in tombstoned
+        manifest = dataset_manifest(output)
+        registered = stores()
+        derived = {store.name: store.locations(output, manifest) for store in registered}
+        for store in registered:
+            if not derived[store.name]:
+                continue
+            for r in rows:  # per record: the tombstone says which keys each erased record's data went under
+                keys = store.keys(output, manifest, [r])
+                t = targets[r["id"]]
+                t.derived_keys = sorted({*t.derived_keys, *(f"{store.name}:{k}" for k in keys)})
         idset = set(ids)
         shards: dict[str, list[str]] = {}
         for name in sorted(candidate_shards):
@@ -231,6 +270,8 @@ def plan(output: str, selectors: Selectors, near_duplicates: bool = True, descen
             shards=shards,
             rejects=rejects,
             warnings=warnings,
+            subject_policy=subject_policy,
+            derived={name: where for name, where in derived.items() if where},
         )
     finally:
         db.close()

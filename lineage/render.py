@@ -259,9 +259,11 @@ def plan(p: dict[str, Any]) -> Group:
     warnings = [Text(f"warning: {w}", style="yellow") for w in p["warnings"]]
     policy = Text(
         f"policy: near-duplicate cluster members {'included' if p['policy']['near_duplicates'] else 'not included'}, "
-        f"synthetic descendants {'included' if p['policy']['descendants'] else 'not included'}", style="dim"
+        f"synthetic descendants {'included' if p['policy']['descendants'] else 'not included'}; "
+        f"later runs {p.get('subject_policy', 'drop')} new records holding a selected person's values", style="dim"
     )
-    return Group(head, policy, files, targets, *warnings)
+    derived = [Text(f"derived data: {name} ({', '.join(where)})", style="dim") for name, where in p.get("derived", {}).items()]
+    return Group(head, policy, files, *derived, targets, *warnings)
 
 
 def report(r: dict[str, Any]) -> Group:

@@ -4,7 +4,8 @@ An output folder holds, besides the shards and the dataset ``manifest.json``::
 
     ledger/run=<run_id>/part-*.parquet   one row per input record per run (LEDGER_SCHEMA)
     ledger/placement/erasure=*.parquet   placement patches written by erasures
-    ledger/tombstones/erasure=*.parquet  what each erasure removed (ids and hashes, no text)
+    ledger/tombstones/erasure=*.parquet  what each erasure removed (ids and hashes, no text); the
+                                         standing orders every later run obeys (:mod:`lineage.standing`)
 
 A ledger row's ``shard``/``shard_row``/``token_start`` say where the record
 landed when its run wrote the shards. An erasure rewrites shards, so it writes
@@ -62,6 +63,10 @@ TOMBSTONE_SCHEMA = pa.schema(
         pa.field("content_hashes", pa.list_(pa.string())),
         pa.field("subject_hashes", pa.list_(pa.string())),
         pa.field("removed_from", pa.list_(pa.string())),  # shard and rejects files rewritten
+        # drop | scrub: what later runs do with a new record holding an erased subject's value (null: drop).
+        pa.field("policy", pa.string()),
+        # Keys of derived stores (``<store>:<key>``, e.g. a synthetic task id) the erasure removed data under.
+        pa.field("derived_keys", pa.list_(pa.string())),
     ]
 )
 

@@ -34,6 +34,23 @@ class Verdict:
 # ---------------------------------------------------------------- predicates
 
 
+def erasures_hold(output: str) -> Verdict:
+    """Every erasure of the output holds: no erased id or hash in a shard, rejects file, work folder or derived store."""
+    from lineage.verify import verify
+
+    result = verify(output)
+    metadata = {"erasures": len(result["erasures"]), **{f"looked_in_{k}": v for k, v in result["looked_in"].items()}}
+    if not result["erasures"]:
+        return Verdict(True, "no erasure recorded for this output", metadata)
+    if result["passed"]:
+        return Verdict(True, f"{len(result['erasures'])} erasure(s) hold (`assay lineage verify`)", metadata)
+    found = "\n".join(f"- erased {f['kind']} `{f['value'][:16]}` in `{f['path']}`" for f in result["found"][:50])
+    return Verdict(
+        False, f"{len(result['found'])} erased value(s) found; run `assay lineage verify -o {output}`",
+        {**metadata, "found": found}, frozenset({"found"}),
+    )
+
+
 def accounting_balances(ledger: str, read: int) -> Verdict:
     """Every record read has exactly one ledger row: ``read = kept + dropped + quarantined``.
 

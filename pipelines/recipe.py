@@ -40,7 +40,7 @@ from operators.core.io import is_absolute, is_local, is_url, local_path
 from operators.core.phases import RunListener
 from operators.formats.sources import DEFAULT_MAX_DOC_BYTES, SourceError, SourceSpec, expand
 from operators.formats.tokenize import TokenizerError, TokenizerInfo, resolve
-from pipelines.run import Pipeline
+from pipelines.run import Pipeline, erasures
 from synth.config import SynthConfig
 
 #: The recipes that ship with assay (``demo``, ``image_text``, ``synth``).
@@ -269,6 +269,10 @@ def load(
             except (SourceError, OSError) as e:
                 raise RecipeError(_where(path, root, ("sources", i, "path"), str(e))) from None
         _check_writable(recipe.output, path, root)
+        try:  # the output's erasures bind this recipe too: refuse one that cannot obey them, now
+            erasures.check(erasures.orders(recipe.output), operators, recipe.output)
+        except erasures.ErasureOrderError as e:
+            raise RecipeError(_where(path, root, ("stages",), str(e))) from None
     return LoadedRecipe(recipe, path, operators)
 
 

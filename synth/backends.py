@@ -65,16 +65,25 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class Request:
-    """One chat request. ``sample`` tells apart repeated samples of the same prompt."""
+    """One chat request. ``sample`` tells apart repeated samples of the same prompt.
+
+    ``tasks`` names the tasks whose text is in the prompt (not part of the
+    request's key): the call cache records them, so erasing a task's records
+    also removes the calls its text fed.
+    """
 
     messages: tuple[tuple[str, str], ...]
     params: SamplingParams = field(default_factory=SamplingParams)
     sample: int = 0
+    tasks: tuple[str, ...] = ()
 
     @classmethod
-    def chat(cls, prompt: str, params: SamplingParams | None = None, sample: int = 0, system: str | None = None) -> Request:
+    def chat(
+        cls, prompt: str, params: SamplingParams | None = None, sample: int = 0, system: str | None = None,
+        tasks: tuple[str, ...] = (),
+    ) -> Request:
         msgs = ((("system", system),) if system else ()) + (("user", prompt),)
-        return cls(msgs, params or SamplingParams(), sample)
+        return cls(msgs, params or SamplingParams(), sample, tuple(tasks))
 
     def message_dicts(self) -> list[Message]:
         return [{"role": r, "content": c} for r, c in self.messages]

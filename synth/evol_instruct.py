@@ -139,7 +139,7 @@ class EvolInstruct(Synthesizer):
         ops = [rng.choice(ev.operations) for _ in chosen]
         parents = [population[i] for i in chosen]
         requests = [
-            Request.chat(evolve_prompt(op, self._text_of(p)), ev.evolve_sampling.params(), sample=round_no)
+            Request.chat(evolve_prompt(op, self._text_of(p)), ev.evolve_sampling.params(), sample=round_no, tasks=(p.id,))
             for op, p in zip(ops, parents, strict=True)
         ]
         stats.requests = len(requests)
@@ -149,7 +149,8 @@ class EvolInstruct(Synthesizer):
         pool_pos = {t.id: i for i, t in enumerate(self.seeds + self.pool)}
         seen = {normalize(t.instruction) for t in self.seeds + self.pool}
         survivors: list[tuple[int, str, str, Task]] = []  # (population slot, op, text, parent)
-        for slot, op, parent, completion in zip(chosen, ops, parents, evolved, strict=True):
+        made_by: dict[str, str] = {}  # evolved text -> the key of the call whose completion holds it
+        for slot, op, parent, completion, request in zip(chosen, ops, parents, evolved, requests, strict=True):
             if completion is None:
                 continue
             stats.answered += 1
@@ -173,11 +174,13 @@ class EvolInstruct(Synthesizer):
             index.add(text)
             seen.add(normalize(text))
             survivors.append((slot, op, text, parent))
+            made_by[text] = request.key(self.llm.model)
 
         if survivors and ev.llm_equality_check:
             checks = self.call(
                 [
-                    Request.chat(_EQUAL.format(a=self._text_of(p), b=t), ev.response_sampling.params())
+                    Request.chat(_EQUAL.format(a=self._text_of(p), b=t), ev.response_sampling.params(),
+                                 tasks=(p.id, task_id(t, "evol")))
                     for _, _, t, p in survivors
                 ],
                 f"round {round_no}: equality",
@@ -191,7 +194,7 @@ class EvolInstruct(Synthesizer):
             survivors = kept
 
         responses = self.call(
-            [Request.chat(text, ev.response_sampling.params()) for _, _, text, _ in survivors],
+            [Request.chat(text, ev.response_sampling.params(), tasks=(task_id(text, "evol"),)) for _, _, text, _ in survivors],
             f"round {round_no}: responses",
         )
         population_ids = [t.id for t in population]
@@ -204,6 +207,7 @@ class EvolInstruct(Synthesizer):
             if reason:
                 self.reject(round_no, stats, text, reason, lineage)
                 continue
+            self.cache.tag(made_by[text], [task_id(text, "evol")])
             task = Task(
                 id=task_id(text, "evol"),
                 instruction=text,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -61,6 +62,10 @@ class CallCache:
     """Completed calls as JSON lines keyed by request hash (append-only, fsynced per batch).
 
     A crash loses at most the calls in flight; a torn last line is ignored.
+    Each entry lists the ``tasks`` its prompt was made from and, once parsed,
+    the tasks its completion produced (a ``{"key", "tasks_add"}`` line merged
+    on load), so that an erasure can remove every call a task's text touched
+    (:meth:`remove`).
     """
 
     def __init__(self, path: str | Path | None):
@@ -74,6 +79,11 @@ class CallCache:
                         entry = json.loads(line)
                     except json.JSONDecodeError:
                         continue  # a line torn by a crash
+                    if "tasks_add" in entry:
+                        if entry["key"] in self._entries:
+                            old = self._entries[entry["key"]]
+                            old["tasks"] = sorted({*old.get("tasks", []), *entry["tasks_add"]})
+                        continue
                     self._entries[entry["key"]] = entry
 
     def __len__(self) -> int:
@@ -85,7 +95,7 @@ class CallCache:
             return None
         return Completion(e["text"], e["prompt_tokens"], e["completion_tokens"], e.get("finish_reason"), cached=True)
 
-    def put(self, key: str, completion: Completion) -> None:
+    def put(self, key: str, completion: Completion, tasks: Sequence[str] = ()) -> None:
         entry = {
             "key": key,
             "text": completion.text,
@@ -93,13 +103,48 @@ class CallCache:
             "completion_tokens": completion.completion_tokens,
             "finish_reason": completion.finish_reason,
         }
+        if tasks:
+            entry["tasks"] = sorted(set(tasks))
         self._entries[key] = entry
+        self._append(entry)
+
+    def tag(self, key: str, tasks: Sequence[str]) -> None:
+        """Record that the call ``key`` produced ``tasks`` (its completion holds their text)."""
+        entry = self._entries.get(key)
+        if entry is None or not tasks or set(tasks) <= set(entry.get("tasks", [])):
+            return
+        entry["tasks"] = sorted({*entry.get("tasks", []), *tasks})
+        self._append({"key": key, "tasks_add": sorted(set(tasks))})
+
+    def _append(self, line: dict[str, Any]) -> None:
         if self.path is not None:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across calls
-            self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            self._fh.write(json.dumps(line, ensure_ascii=False) + "\n")
             self._fh.flush()
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every cached call (key, completion text, token counts, tasks)."""
+        return list(self._entries.values())
+
+    def remove(self, keys: set[str]) -> int:
+        """Drop the calls ``keys`` and rewrite the file without them (atomically); how many went."""
+        gone = [k for k in keys if k in self._entries]
+        if not gone:
+            return 0
+        self.close()
+        for k in gone:
+            del self._entries[k]
+        if self.path is not None:
+            tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+            with open(tmp, "w", encoding="utf-8") as f:
+                for entry in self._entries.values():
+                    f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        return len(gone)
 
     def close(self) -> None:
         if self._fh is not None:
@@ -238,7 +283,7 @@ class Runner:
             self.budget.settle(reserve, used)
         self.stats.prompt_tokens += completion.prompt_tokens
         self.stats.completion_tokens += completion.completion_tokens
-        self.cache.put(req.key(self.llm.model), completion)
+        self.cache.put(req.key(self.llm.model), completion, req.tasks)
         return completion
 
     def _count_error(self, e: Exception) -> None:

@@ -169,7 +169,10 @@ class SelfInstruct(Synthesizer):
         for j in range(si.requests_per_round):
             rng = random.Random(f"{self.config.seed}:{round_no}:{j}")
             prompts.append(self.sample_examples(rng))
-        requests = [Request.chat(instruction_prompt(ex), params, sample=j) for j, ex in enumerate(prompts)]
+        requests = [
+            Request.chat(instruction_prompt(ex), params, sample=j, tasks=tuple(t.id for t in ex))
+            for j, ex in enumerate(prompts)
+        ]
         stats.requests = len(requests)
         completions = self.call(requests, f"round {round_no}: instructions")
 
@@ -177,7 +180,8 @@ class SelfInstruct(Synthesizer):
         index = self.rouge_index()
         seen = {normalize(t.instruction) for t in self.seeds} | {normalize(t.instruction) for t in self.pool}
         candidates: list[tuple[str, list[str]]] = []
-        for examples, completion in zip(prompts, completions, strict=True):
+        made_by: dict[str, str] = {}  # candidate -> the key of the call whose completion holds it
+        for request, examples, completion in zip(requests, prompts, completions, strict=True):
             if completion is None:
                 continue
             stats.answered += 1
@@ -191,11 +195,15 @@ class SelfInstruct(Synthesizer):
                 index.add(text)
                 seen.add(normalize(text))
                 candidates.append((text, parents))
+                made_by[text] = request.key(self.llm.model)
         if not candidates:
             return
 
         # 3. classification detection
-        cls_requests = [Request.chat(self._is_class_prompt(text), si.classify_sampling.params()) for text, _ in candidates]
+        cls_requests = [
+            Request.chat(self._is_class_prompt(text), si.classify_sampling.params(), tasks=(task_id(text, "si"),))
+            for text, _ in candidates
+        ]
         cls_answers = self.call(cls_requests, f"round {round_no}: classification")
         is_class = [bool(a and re.match(r"\W*yes\b", a.text.strip(), re.I)) for a in cls_answers]
 
@@ -204,7 +212,10 @@ class SelfInstruct(Synthesizer):
         inst_requests = []
         for (text, _), cls in zip(candidates, is_class, strict=True):
             prompt = self._instance_prompt(text, cls)
-            inst_requests.extend(Request.chat(prompt, inst_params, sample=s) for s in range(si.instances_per_task))
+            inst_requests.extend(
+                Request.chat(prompt, inst_params, sample=s, tasks=(task_id(text, "si"),))
+                for s in range(si.instances_per_task)
+            )
         inst_answers = self.call(inst_requests, f"round {round_no}: instances")
 
         # 5. instance filtering; a task needs at least one valid instance
@@ -220,6 +231,7 @@ class SelfInstruct(Synthesizer):
             if not instances:
                 self.reject(round_no, stats, text, "no_valid_instance", parents)
                 continue
+            self.cache.tag(made_by[text], [task_id(text, "si")])
             self.pool.append(
                 Task(
                     id=task_id(text, "si"),

@@ -49,6 +49,20 @@ class Role(StrEnum):
 
 
 @dataclass(frozen=True)
+class ErasedSubject:
+    """A standing order about one person: their values must not come back.
+
+    Attributes:
+        erasure_id: the erasure that ordered it (the drop reason is ``erased:<erasure_id>``).
+        policy: ``drop`` (a record holding the value is dropped) or ``scrub`` (the
+            value is replaced by its type's tag, whatever the recipe's mode for it).
+    """
+
+    erasure_id: str
+    policy: str = "drop"
+
+
+@dataclass(frozen=True)
 class Resources:
     """What one worker of an operator (or a step) holds.
 
@@ -116,6 +130,12 @@ class Operator(ABC):
             (``pip install 'assay[<extra>]'``), or None when it needs none.
         extra_modules: the modules that extra provides; a recipe that uses the
             operator fails validation, naming the extra, when one is missing.
+        honours_erased_subjects: it finds personal values and can act on the
+            output's erased subjects: the run engine hands it
+            ``erased_subjects`` before the run (an output with erased subjects
+            needs such a stage).
+        erased_subjects: salted subject hash -> :class:`ErasedSubject`, set by the
+            run engine from the output's tombstones (empty outside a run).
     """
 
     name: ClassVar[str]
@@ -128,6 +148,7 @@ class Operator(ABC):
     score_column: ClassVar[str | None] = None
     extra: ClassVar[str | None] = None
     extra_modules: ClassVar[tuple[str, ...]] = ()
+    honours_erased_subjects: ClassVar[bool] = False
 
     def __init__(self, config: OperatorConfig | dict[str, Any] | None = None, **params: Any):
         if isinstance(config, OperatorConfig):
@@ -137,6 +158,7 @@ class Operator(ABC):
             config = self.Config(**{**(config or {}), **params})
         self.config = config
         self.stage_index: int = 0
+        self.erased_subjects: dict[str, ErasedSubject] = {}
         self._ready = False
 
     @property
@@ -192,17 +214,18 @@ class Operator(ABC):
         state["_ready"] = False
         return state
 
-    def drop(self, table: pa.Table, reasons: pa.Array | list[str | None]) -> pa.Table:
+    def drop(self, table: pa.Table, reasons: pa.Array | list[str | None], by: str | None = None) -> pa.Table:
         """Drop the kept rows whose entry in ``reasons`` is not null.
 
         Reasons are written as ``"<operator>:<reason>"`` so every drop can be
-        counted under its own name. Rows already dropped keep their first reason.
+        counted under its own name (``by`` names another: ``erased``). Rows
+        already dropped keep their first reason.
         """
         reasons = reasons if isinstance(reasons, (pa.Array, pa.ChunkedArray)) else pa.array(reasons, pa.string())
         newly = pc.and_(kept_mask(table), pc.is_valid(reasons))
         if not pc.any(newly).as_py():
             return table
-        prefixed = pc.binary_join_element_wise(pa.scalar(self.name), reasons, SEPARATOR)
+        prefixed = pc.binary_join_element_wise(pa.scalar(by or self.name), reasons, SEPARATOR)
         table = set_column(table, "drop_reason", pc.if_else(newly, prefixed, table.column("drop_reason")))
         stage = pa.scalar(self.stage_index, pa.int16())
         table = set_column(table, "dropped_at", pc.if_else(newly, stage, table.column("dropped_at")))

@@ -5,6 +5,10 @@ record (``lang_id:lang_not_allowed``) or ``quarantine`` for a record a reader
 could not accept (``quarantine:bad_json``); ``detail`` says more about this one
 record (``fuzzy_dedup:near_duplicate_of:<id>``) and is left out when reasons
 are counted, so every drop is counted under its operator and code.
+
+``erased:<erasure id>`` is the one reason no operator names: the record (or a
+person in it) was erased from this output, and the erasure's tombstone binds
+every later run (:meth:`Reason.erased`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ class Reason:
     detail: str | None = None
 
     QUARANTINE: ClassVar[str] = "quarantine"
+    ERASED: ClassVar[str] = "erased"
+
+    @classmethod
+    def erased(cls, erasure_id: str) -> Reason:
+        """A record dropped because erasure ``erasure_id`` forbids it (its id, its content or a person in it)."""
+        return cls(cls.ERASED, erasure_id)
 
     @classmethod
     def quarantine(cls, code: str, detail: str | None = None) -> Reason:
@@ -49,6 +59,10 @@ class Reason:
         if self.detail is not None:
             parts.append(self.detail)
         return SEPARATOR.join(parts)
+
+    @property
+    def is_erased(self) -> bool:
+        return self.by == self.ERASED
 
     @property
     def quarantined(self) -> bool:

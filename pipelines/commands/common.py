@@ -41,10 +41,11 @@ def execute(
     fresh: bool = False,
 ):
     """Run a loaded recipe here (resuming an unfinished run unless ``fresh``) or as Dagster assets; print a summary."""
-    from operators.execution.executor import RayUnreachableError, describe_executor, make_executor
-    from pipelines.progress import StageProgress, summary_table
+    from operators.core.lock import OutputBusyError, OutputLock
+    from operators.execution.executor import describe_executor
+    from pipelines.progress import summary_table
     from pipelines.recipe import RecipeError
-    from pipelines.runlog import log_path, stderr_to_log
+    from pipelines.runlog import log_path
 
     try:
         pipeline = loaded.pipeline(keep_work=keep_work)
@@ -56,46 +57,64 @@ def execute(
     where = describe_executor(local, address)
     if dagster is None:
         dagster = bool(os.environ.get("DAGSTER_HOME"))
-    if dagster:
-        result = execute_in_dagster(loaded, local, address, concurrency, keep_work, sources, where)
-    else:
-        console.print(f"[bold]assay[/] running recipe [cyan]{recipe.name}[/] ({where})")
-        unfinished = None if fresh else pipeline.resumable()
-        if unfinished is not None:
-            console.print(f"resuming run {unfinished.run_id} after its {unfinished.phase!r} phase "
-                          "(finished parts and steps are not redone; --fresh starts over)")
-        log = log_path(pipeline.output)
-        try:
-            with stderr_to_log(log, console, verbose=verbose() or local), StageProgress(console) as progress:
-                executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress,
-                                         quiet=not verbose())
-                try:
-                    result = pipeline.run(executor, resume=not fresh)
-                finally:
-                    executor.close()
-        except RayUnreachableError as e:
-            fail(str(e), "or drop --ray-address / RAY_ADDRESS to start Ray locally")
-        except ConnectionError as e:
-            fail(f"cannot reach the Ray cluster: {e}", "check RAY_ADDRESS / --ray-address, or drop it to start Ray locally")
-        except OSError as e:
-            fail(f"{e.strerror or e} ({e.filename or pipeline.output})",
-                  "check that the output folder exists, is writable and has free space; then run the same "
-                  "command again: it resumes where it stopped")
-        except Exception as e:  # a worker's error arrives wrapped by Ray: show its last line, keep the trace in -v
-            logging.getLogger("assay").debug("run failed", exc_info=True)
-            last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            where = "" if local or verbose() else f"Ray's messages: {log}; "
-            fail(f"the run failed: {last}", f"{where}run again with -v for the full traceback")
+    # Before Ray starts: a second run on a busy output stops at once, naming the run that holds it.
+    lock = OutputLock(pipeline.output)
+    try:
+        lock.acquire("(starting)")
+    except OutputBusyError as e:
+        fail(str(e), "two runs (or a run and an erasure) must not write one output folder at once")
+    try:
+        if dagster:
+            result = execute_in_dagster(loaded, local, address, concurrency, keep_work, sources, where, fresh)
+        else:
+            console.print(f"[bold]assay[/] running recipe [cyan]{recipe.name}[/] ({where})")
+            result = _execute_here(pipeline, local=local, address=address, concurrency=concurrency, fresh=fresh)
+    finally:
+        lock.release()  # the run gives it back when it ends; this covers a failure before its first phase
     Console().print(summary_table(result))
     console.print(f"shards:   {pipeline.output}/shards  (manifest: {result.manifest})")
     console.print(f"ledger:   {result.ledger}")
     console.print(f"rejects:  {pipeline.output}/rejects/run={result.run_id}")
     if not dagster and not local and not verbose():
-        console.print(f"log:      {log}  (Ray's own messages)")
+        console.print(f"log:      {log_path(pipeline.output)}  (Ray's own messages)")
     return result
 
 
-def execute_in_dagster(loaded, local, address, concurrency, keep_work, sources, where):
+def _execute_here(pipeline, *, local: bool, address: str | None, concurrency: int | None, fresh: bool):
+    """``pipeline.run`` on a local or Ray executor, each kind of failure turned into its message and next step."""
+    from operators.execution.executor import RayUnreachableError, make_executor
+    from pipelines.progress import StageProgress
+    from pipelines.runlog import log_path, stderr_to_log
+
+    unfinished = None if fresh else pipeline.resumable()
+    if unfinished is not None:
+        console.print(f"resuming run {unfinished.run_id} after its {unfinished.phase!r} phase "
+                      "(finished parts and steps are not redone; --fresh starts over)")
+    log = log_path(pipeline.output)
+    try:
+        with stderr_to_log(log, console, verbose=verbose() or local), StageProgress(console) as progress:
+            executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress,
+                                     quiet=not verbose())
+            try:
+                return pipeline.run(executor, resume=not fresh)
+            finally:
+                executor.close()
+    except RayUnreachableError as e:
+        fail(str(e), "or drop --ray-address / RAY_ADDRESS to start Ray locally")
+    except ConnectionError as e:
+        fail(f"cannot reach the Ray cluster: {e}", "check RAY_ADDRESS / --ray-address, or drop it to start Ray locally")
+    except OSError as e:
+        fail(f"{e.strerror or e} ({e.filename or pipeline.output})",
+             "check that the output folder exists, is writable and has free space; then run the same "
+             "command again: it resumes where it stopped")
+    except Exception as e:  # a worker's error arrives wrapped by Ray: show its last line, keep the trace in -v
+        logging.getLogger("assay").debug("run failed", exc_info=True)
+        last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        where = "" if local or verbose() else f"Ray's messages: {log}; "
+        fail(f"the run failed: {last}", f"{where}run again with -v for the full traceback")
+
+
+def execute_in_dagster(loaded, local, address, concurrency, keep_work, sources, where, fresh=False):
     """The recipe's Dagster assets and checks, recorded in the instance at $DAGSTER_HOME (the UI shows the run)."""
     from pipelines.orchestrate.materialize import DagsterRunError, materialize_recipe
     from pipelines.orchestrate.resources import RayResource
@@ -112,6 +131,7 @@ def execute_in_dagster(loaded, local, address, concurrency, keep_work, sources, 
             sources=sources,
             output=recipe.output,
             keep_work=keep_work,
+            fresh=fresh,
         )
     except DagsterRunError as e:
         fail(str(e), "open `dagster dev -w workspace.yaml` (same DAGSTER_HOME) to see the run, its logs and checks")

@@ -8,6 +8,7 @@ import sys
 import click
 from rich.console import Console
 
+from operators.core.lock import OutputBusyError
 from pipelines.commands.common import console, fail
 
 
@@ -20,6 +21,7 @@ def lineage() -> None:
       assay lineage shard SHARD               what went into a shard
       assay lineage find --subject VALUE      records and shards holding someone's data
       assay lineage forget --subject VALUE --reason "GDPR art. 17 request #123"
+      assay lineage verify                    prove every erasure holds (exit 1 naming what is left where)
       assay lineage report [--epsilon 1]      drops by stage, source and run (optionally DP)
 
     Every command reads OUTPUT/ledger (default: out/demo, where `assay demo` writes) and takes --json.
@@ -109,22 +111,30 @@ def lineage_find(records, sources, subjects, subject_hashes, limit: int, out: st
               help="Also erase the other members of each erased record's duplicate cluster.")
 @click.option("--descendants/--no-descendants", default=True, show_default=True,
               help="Also erase synthetic records derived from an erased record (transitively).")
+@click.option("--subject-policy", type=click.Choice(["drop", "scrub"]), default="drop", show_default=True,
+              help="What every later run does with a new record holding a --subject/--subject-hash value: drop "
+                   "the record, or scrub the value (replaced by its tag whatever the recipe's mode).")
 @click.option("--dry-run", is_flag=True, help="Show the plan and change nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @_lineage_options
 def lineage_forget(records, sources, subjects, subject_hashes, reason, actor, near_duplicates, descendants,
-                   dry_run, yes, out, as_json) -> None:
-    """Erase records from the shards and rejects, and record a tombstone in the ledger.
+                   subject_policy, dry_run, yes, out, as_json) -> None:
+    """Erase records from the shards, rejects and derived data, and record a tombstone in the ledger.
 
     Each affected shard is rewritten without the erased records under a new name, verified, swapped into
-    manifest.json, and only then is the old file removed. Running the same request again does nothing.
+    manifest.json, and only then is the old file removed; then the incremental dedup index and synthesis
+    caches lose the erased records' data. Running the same request again does nothing.
+
+    The tombstone is a standing order: every later run writing this output drops the erased records when it
+    reads them again (reason erased:<erasure id>), and drops (or scrubs, --subject-policy) new records holding
+    an erased person's values; such runs need a `pii` stage.
     """
     from lineage import audit, erase, render
 
     selectors = audit.Selectors.build(records, sources, subjects, subject_hashes)
     if not dry_run and not reason.strip():
         fail("forget needs --reason (it is recorded in the tombstone)", "or pass --dry-run to see the plan")
-    plan = _lineage_call(erase.plan, out, selectors, near_duplicates, descendants)
+    plan = _lineage_call(erase.plan, out, selectors, near_duplicates, descendants, subject_policy)
     if dry_run or not as_json:
         _emit(as_json, plan.to_dict(), render.plan)
     if dry_run:
@@ -140,7 +150,7 @@ def lineage_forget(records, sources, subjects, subject_hashes, reason, actor, ne
         fail("aborted; nothing changed")
     try:
         result = erase.execute(plan, actor=actor, reason=reason)
-    except erase.ErasureError as e:
+    except (erase.ErasureError, OutputBusyError) as e:
         fail(str(e))
     if as_json:
         click.echo(json.dumps({"plan": plan.to_dict(), "result": result}, indent=2, default=str))
@@ -153,6 +163,38 @@ def lineage_forget(records, sources, subjects, subject_hashes, reason, actor, ne
         for old, new in result["shards"].items():
             console.print(f"  shards/{old} -> {new or '(removed: no record left)'}")
         console.print(f"  tombstone: {result['tombstone']}")
+        for store, files in result["derived"].items():
+            console.print(f"  {store}: {sum(files.values())} entr(ies) removed from {len(files)} file(s)")
+
+
+@lineage.command("verify")
+@_lineage_options
+def lineage_verify(out: str, as_json: bool) -> None:
+    """Prove that every erasure holds: no erased id, content hash or person's hash is in a shard, rejects file,
+    kept work folder or derived store (dedup index, synthesis cache). Exits 1 naming what was found where."""
+    from lineage.verify import verify
+
+    result = _lineage_call(verify, out)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    elif not result["erasures"]:
+        console.print(f"no erasure recorded in {out}/ledger/tombstones: nothing to verify")
+    elif result["passed"]:
+        e = result["erased"]
+        console.print(
+            f"[green]verified[/]: {len(result['erasures'])} erasure(s) hold ({e['records']} record(s), "
+            f"{e['content_hashes']} content hash(es), {e['subjects']} person(s)); looked in "
+            + ", ".join(f"{n} {kind}" for kind, n in result["looked_in"].items())
+        )
+    else:
+        for f in result["found"]:
+            console.print(f"[red]found[/] erased {f['kind']} {f['value'][:16]} in {f['path']}")
+    if not result["passed"]:
+        if not as_json:
+            console.print(f"[bold red]{len(result['found'])} erased value(s) found in {out}[/]\n[dim]run `assay "
+                          "lineage forget` with the same request again (it finishes an interrupted erasure), or "
+                          "remove the files named above[/]")
+        sys.exit(1)
 
 
 @lineage.command("report")

@@ -54,6 +54,11 @@ class RawDocumentsConfig(dg.Config):
         default=None, description="Write the run here instead of <storage>/<recipe> (folder or fsspec URL)."
     )
     keep_work: bool = Field(default=False, description="Keep the staged parts under <output>/_work after the run.")
+    fresh: bool = Field(
+        default=False,
+        description="Start a new run even if a failed run of this recipe can be resumed from its checkpoints "
+        "(by default it is: same run id, finished parts and steps not redone).",
+    )
     demo_docs: int = Field(
         default=3000, ge=1, description="Documents in the sample corpus generated for the demo recipe when it is missing."
     )
@@ -132,7 +137,10 @@ def recipe_assets(spec: RecipeSpec) -> list[dg.AssetsDefinition]:
         pipeline = build_pipeline(spec, output, sources or None, keep_work=config.keep_work)
         context.log.info(f"run of {spec.name} on {ray.describe()}, output {pipeline.output}")
         executor = ray.executor(_progress(context))
-        state = pipeline.read(executor, pipeline.start())
+        state = pipeline.begin(resume=not config.fresh)  # a failed materialization resumes where it stopped
+        if state.phase != Phase.START:
+            context.log.info(f"resuming run {state.run_id} after its {state.phase!r} phase")
+        state = pipeline.read(executor, state)
         tally = md.tally(pipeline, executor, state)
         return dg.Output(
             state,
@@ -273,6 +281,8 @@ def landed_batch_asset(spec: RecipeSpec) -> dg.AssetsDefinition:
         batch = context.partition_key
         source = join(storage.landing_folder(spec.name), batch)
         pipeline = build_pipeline(spec, storage.batch_output(spec.name, batch), [source])
+        # Erasures made on the recipe's output (`assay lineage forget -o <storage>/<recipe>`) bind its batches too.
+        pipeline.erasures_of = [storage.recipe_output(spec.name)]
         result = pipeline.run(ray.executor(_progress(context)))
         return dg.MaterializeResult(metadata={"source": dg.MetadataValue.path(source), **run_metadata(result)})
 

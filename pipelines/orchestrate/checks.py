@@ -13,6 +13,7 @@ from pipelines.checks import (
     accounting_balances,
     duplicate_counts,
     duplicate_rate_within_bounds,
+    erasures_hold,
     no_residual_pii,
     shard_texts,
     shards_readable,
@@ -81,5 +82,15 @@ def recipe_checks(
     def _accounting(state: RunState) -> dg.AssetCheckResult:
         return check_result(accounting_balances(state.ledger, state.read))
 
-    return [_duplicate_rate, _shards_readable, _no_residual_pii, _accounting]
+    @dg.asset_check(
+        asset=keys["ledger"],
+        name="erasures_hold",
+        blocking=True,
+        description="Every erasure of the output holds: no erased record id, content hash or person's hash is in "
+        "a shard, rejects file, kept work folder or derived store (`assay lineage verify`).",
+    )
+    def _erasures_hold(state: RunState) -> dg.AssetCheckResult:
+        return check_result(erasures_hold(state.output))
+
+    return [_duplicate_rate, _shards_readable, _no_residual_pii, _accounting, _erasures_hold]
 

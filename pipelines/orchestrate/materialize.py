@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from operators.core.lock import OutputLock
 from pipelines.orchestrate.assets import PHASES, RawDocumentsConfig
 from pipelines.orchestrate.definitions import recipe_definitions
 from pipelines.orchestrate.resources import RayResource, StorageResource
@@ -43,9 +44,13 @@ def materialize_recipe(
     sources: list[str] | None = None,
     output: str | None = None,
     keep_work: bool = False,
+    fresh: bool = False,
     dagster_instance: dg.DagsterInstance | None = None,
 ) -> tuple[RunResult, str]:
     """Materialize every phase asset and quality gate of the recipe at ``path``.
+
+    A failed earlier materialization of the same recipe and sources is resumed
+    from its checkpoints (same run id) unless ``fresh``.
 
     Returns:
         The run's result and the Dagster run id.
@@ -56,21 +61,26 @@ def materialize_recipe(
     spec = RecipeSpec.from_file(path)
     defs = recipe_definitions(path)
     phases = {spec.asset_key(noun) for noun in PHASES}
-    result = dg.materialize(
-        [*(a for a in defs.assets if a.key in phases), *defs.asset_checks],
-        resources={"ray": ray, "storage": StorageResource()},
-        run_config=dg.RunConfig(
-            ops={
-                f"{spec.key}_raw_documents": RawDocumentsConfig(
-                    sources=list(sources or []), output=output, keep_work=keep_work
-                )
-            },
-            loggers={"console": {"config": {"log_level": "INFO"}}},
-        ),
-        instance=dagster_instance or instance(),
-        tags={"assay/launched_by": "cli", "assay/recipe": spec.name},
-        raise_on_error=False,
-    )
+    try:
+        result = dg.materialize(
+            [*(a for a in defs.assets if a.key in phases), *defs.asset_checks],
+            resources={"ray": ray, "storage": StorageResource()},
+            run_config=dg.RunConfig(
+                ops={
+                    f"{spec.key}_raw_documents": RawDocumentsConfig(
+                        sources=list(sources or []), output=output, keep_work=keep_work, fresh=fresh
+                    )
+                },
+                loggers={"console": {"config": {"log_level": "INFO"}}},
+            ),
+            instance=dagster_instance or instance(),
+            tags={"assay/launched_by": "cli", "assay/recipe": spec.name},
+            raise_on_error=False,
+        )
+    finally:
+        # The assets hold the output's lock in this process from the first phase to the last; a run that a
+        # failed check stopped in between gives it back here rather than leave it to go stale.
+        OutputLock(output or StorageResource().recipe_output(spec.name)).release()
     failed_checks = [f"{e.asset_key.to_user_string()}:{e.check_name}: {e.description}"
                      for e in result.get_asset_check_evaluations() if not e.passed]
     if not result.success:

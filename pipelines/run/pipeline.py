@@ -38,16 +38,17 @@ from typing import Any
 from operators.core.base import Operator, Resources
 from operators.core.global_stage import GlobalOperator
 from operators.core.io import atomic_open, exists, filesystem, join, makedirs, remove
+from operators.core.lock import OutputBusyError, OutputLock
 from operators.core.phases import Phase, RunListener
 from operators.execution.executor import Executor
 from operators.formats.sources import SourceSpec, expand
 from operators.formats.tokenize import TokenizerInfo
-from pipelines.run import accounting
+from pipelines.run import accounting, erasures
 from pipelines.run.checkpoint import checkpointed_map, save_state, unfinished_runs
 from pipelines.run.events import notify, phase_event
 from pipelines.run.manifest import remove_stale_shards, write_manifest
 from pipelines.run.stages import commit_global_stage, context, run_global_stage, run_segment, segments
-from pipelines.run.state import RunResult, RunState, RunStateError, new_run_id, work_folder
+from pipelines.run.state import STATE_FILE, RunResult, RunState, RunStateError, new_run_id, work_folder
 from pipelines.run.workers import LedgerWorker, ReadWorker, ShardWorker, part_name
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class Pipeline:
         fingerprint: the recipe's fingerprint, recorded in manifests.
         name: the recipe's name.
         listeners: told when the run starts and when each phase starts, completes or fails.
+        erasures_of: further outputs whose erasures bind this run besides its own (a landed
+            batch written under its recipe's output obeys the recipe output's erasures).
     """
 
     sources: list[SourceSpec]
@@ -83,6 +86,7 @@ class Pipeline:
     fingerprint: str = ""
     name: str = "assay"
     listeners: list[RunListener] = field(default_factory=list)
+    erasures_of: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for i, op in enumerate(self.stages):
@@ -90,6 +94,10 @@ class Pipeline:
         if not self.fingerprint:
             described = json.dumps([op.describe() for op in self.stages], sort_keys=True)
             self.fingerprint = hashlib.sha256(described.encode()).hexdigest()[:16]
+
+    def orders(self) -> erasures.StandingOrders:
+        """The erasures this run obeys: its output's, and those of ``erasures_of``."""
+        return erasures.orders(self.output, *self.erasures_of)
 
     def segments(self) -> list[list[Operator]]:
         """Stages grouped: runs of stream operators, and each global operator alone."""
@@ -114,26 +122,50 @@ class Pipeline:
         disk) is continued from its last checkpoint instead of starting over:
         finished phases, parts and steps are not recomputed, and the output is
         what an uninterrupted run would have written, under the same run id.
+
+        Raises:
+            OutputBusyError: another run or erasure is writing the output folder.
         """
-        state = self.resumable() if resume and run_id is None else None
-        if state is None:
-            state = self.start(run_id)
-            save_state(state)
-        else:
-            log.warning("resuming run %s after phase %r", state.run_id, state.phase)
+        state = self.begin(run_id, resume)
         phases = {
             Phase.READ: self.read, Phase.DECIDE: self.decide, Phase.DEDUPLICATE: self.deduplicate,
             Phase.WRITE_SHARDS: self.write_shards, Phase.WRITE_LEDGER: self.write_ledger,
         }  # fmt: skip
         for phase in Phase.ran()[Phase(state.phase).number :]:
             state = phases[phase](executor, state)
-            if phase is not Phase.WRITE_LEDGER:  # the last phase removes the work folder
-                save_state(state)
         return RunResult(**state.summary)
 
+    def begin(self, run_id: str | None = None, resume: bool = True) -> RunState:
+        """Take the output's lock, then continue the latest unfinished run of this recipe (``resume``) or start one.
+
+        The lock is held until the last phase ends or a phase fails; ``assay
+        run`` and the Dagster assets both begin here, so a failed Dagster
+        materialization resumes from its checkpoints like a killed ``assay run``.
+
+        Raises:
+            OutputBusyError: another run or erasure is writing the output folder.
+        """
+        lock = OutputLock(self.output)
+        lock.acquire(run_id or "(starting)")
+        try:
+            state = self.resumable() if resume and run_id is None else None
+            if state is None:
+                state = self.start(run_id)
+            else:
+                log.warning("resuming run %s after phase %r", state.run_id, state.phase)
+                lock.acquire(state.run_id)
+        except BaseException:
+            lock.release()
+            raise
+        return state
+
     def input_key(self) -> str:
-        """A fingerprint of the input files (names, sizes, modification times): a resumed run needs the same."""
-        listing = []
+        """A fingerprint of the input files (names, sizes, modification times) and of the output's erasures.
+
+        A resumed run needs the same: an erasure made while a run was stopped
+        must bind the rest of it, so that run starts over instead.
+        """
+        listing: list = [self.orders().key()]
         for spec in self.sources:
             for path in expand(spec):
                 fs, p = filesystem(path)
@@ -151,15 +183,22 @@ class Pipeline:
             return None
         latest = max(candidates, key=lambda st: st.started_at)
         if latest.input_key and latest.input_key != self.input_key():
-            log.warning("not resuming run %s: its input files changed since it started", latest.run_id)
+            log.warning("not resuming run %s: its input files or the output's erasures changed since it started",
+                        latest.run_id)
             return None
         return latest
 
     # -------------------------------------------------------------- phases
 
     def start(self, run_id: str | None = None) -> RunState:
-        """A new run: its id and work folder."""
+        """A new run: its id and work folder (and its state saved there, so that it can be resumed).
+
+        Raises:
+            ErasureOrderError: the output's erasures name people and no stage can find them.
+        """
+        erasures.check(self.orders(), self.stages, self.output)
         run_id = run_id or new_run_id(self.fingerprint)
+        OutputLock(self.output).acquire(run_id)
         work = work_folder(self.output, run_id)
         makedirs(work)
         state = RunState(
@@ -171,6 +210,7 @@ class Pipeline:
             fingerprint=self.fingerprint,
             input_key=self.input_key(),
         )
+        save_state(state)
         notify(self.listeners, lambda listener: listener.run_started(self.name, run_id, self.output))
         return state
 
@@ -214,11 +254,13 @@ class Pipeline:
     def _read(self, executor: Executor, state: RunState) -> RunState:
         t0 = time.monotonic()
         files = [(si, f) for si, spec in enumerate(self.sources) for f in expand(spec)]
+        standing = self.orders()  # erased records are dropped as they are read
         results = checkpointed_map(
             executor,
             ReadWorker,
             [{"file": f, "source_index": si, "file_index": fi} for fi, (si, f) in enumerate(files)],
-            {"sources": self.sources, "out_dir": join(state.work, "stage-read"), "rows_per_part": self.rows_per_part},
+            {"sources": self.sources, "out_dir": join(state.work, "stage-read"), "rows_per_part": self.rows_per_part,
+             "erased": (standing.records, standing.contents) if standing else None},
             done=state.done_folder(Phase.READ),
             keys=[f"file-{fi:05d}" for fi in range(len(files))],
             resources=_PHASE_WORKER,
@@ -236,6 +278,7 @@ class Pipeline:
         return state
 
     def _run_segments(self, executor: Executor, state: RunState, stop: int) -> RunState:
+        erasures.bind(self.orders(), self.stages)  # erased people, to the stage that finds them
         global_ops = self.global_ops
         for segment in self.segments()[state.segments_done : stop]:
             t0 = time.monotonic()
@@ -359,8 +402,16 @@ class Pipeline:
     # -------------------------------------------------------------- phase bookkeeping and listeners
 
     def _phase(self, phase: Phase, state: RunState, body: Callable[[RunState], RunState]) -> RunState:
-        """Check the order, run ``body`` on a copy of the state, and tell the listeners."""
+        """Check the order, run ``body`` on a copy of the state under the output's lock, save it, tell the listeners.
+
+        A phase the run already finished (a resumed run handed to the Dagster
+        assets again) is not run twice: the state is returned as it is.
+        """
+        if Phase(state.phase).number >= phase.number and exists(join(state.work, STATE_FILE)):
+            log.info("run %s: phase %r already done", state.run_id, phase.value)
+            return state
         notify(self.listeners, lambda listener: listener.phase_started(phase_event(self.name, self.sources, phase, state)))
+        lock = OutputLock(self.output)
         try:
             if state.phase != phase.previous:
                 raise RunStateError(
@@ -372,12 +423,19 @@ class Pipeline:
                     f"run {state.run_id}: its work folder {state.work} is gone (a finished run removes it); "
                     "start a new run from the read phase"
                 )
+            lock.acquire(state.run_id)
             new = state.copy()
             new.phase = phase
             new = body(new)
+            if phase is not Phase.WRITE_LEDGER:  # the last phase removes the work folder (or marks it finished)
+                save_state(new)
         except BaseException as e:
+            if not isinstance(e, OutputBusyError):
+                lock.release()  # a failed run resumes later; meanwhile the output is free
             failed = phase_event(self.name, self.sources, phase, state, error=e)
             notify(self.listeners, lambda listener: listener.phase_failed(failed))
             raise
+        if phase is Phase.WRITE_LEDGER:
+            lock.release()
         notify(self.listeners, lambda listener: listener.phase_completed(phase_event(self.name, self.sources, phase, new, completed=True)))
         return new

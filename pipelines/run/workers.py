@@ -23,6 +23,7 @@ from operators.formats.shards import build_image_text_shard_table, build_shard_t
 from operators.formats.sources import SourceSpec
 from operators.formats.tokenize import Encoder, TokenizerInfo
 from pipelines.run.accounting import fates
+from pipelines.run.erasures import drop_erased, is_erased
 
 
 def part_name(part: str) -> str:
@@ -44,17 +45,23 @@ def by_stage(global_ops: list[GlobalOperator]) -> dict[int, GlobalOperator]:
 
 
 class ReadWorker:
-    """Reads one source file into parts."""
+    """Reads one source file into parts; records an erasure removed are dropped on the spot (``erased``)."""
 
-    def __init__(self, sources: list[SourceSpec], out_dir: str, rows_per_part: int):
+    def __init__(
+        self, sources: list[SourceSpec], out_dir: str, rows_per_part: int,
+        erased: tuple[dict[str, str], dict[str, str]] | None = None,
+    ):
         self.sources = sources
         self.out_dir = out_dir
         self.rows_per_part = rows_per_part
+        self.erased = erased
 
     def __call__(self, item: dict) -> dict:
         spec = self.sources[item["source_index"]]
         parts, read, quarantined = [], 0, 0
         for chunk, table in enumerate(read_file(item["file"], spec, self.rows_per_part)):
+            if self.erased:
+                table = drop_erased(table, *self.erased)
             path = join(self.out_dir, f"part-{item['file_index']:05d}-{chunk:05d}.parquet")
             write_parquet_atomic(table, path)
             parts.append(path)
@@ -165,7 +172,8 @@ class LedgerWorker:
         if item.get("placement"):
             rows = read_parquet(item["placement"]).to_pylist()
             placement = {r["id"]: (r["shard"], r["shard_row"], r["token_start"], r["token_count"]) for r in rows}
-        rejects = table.filter(pc.invert(kept_mask(table)))
+        # A record an erasure forbids is in the ledger (no text) but never back in the rejects.
+        rejects = table.filter(pc.invert(pc.or_(kept_mask(table), is_erased(table))))
         if rejects.num_rows:
             write_parquet_atomic(rejects, join(self.output, "rejects", f"run={self.run_id}", f"part-{name}.parquet"))
         ledger = ledger_rows(table, self.run_id, self.stages, placement)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -10,6 +12,7 @@ import pytest
 
 from lineage import audit, erase
 from lineage.schema import LEDGER_SCHEMA
+from operators.core.lock import LOCK_FILE, OutputBusyError
 from operators.formats.shards import read_manifest, read_shard, verify_shard
 from operators.formats.tokenize import Encoder
 from tests.lineage.conftest import EMAIL
@@ -254,9 +257,10 @@ def test_forget_refuses_without_reason_and_matches_nothing_quietly(demo_copy):
 def test_a_lock_held_by_another_erasure_stops_this_one(demo_copy):
     out = demo_copy.output
     row, _ = email_record(out)
-    (out / "ledger" / ".erasure.lock").write_text("12345")
+    holder = {"kind": "run", "run_id": "other-run", "host": socket.gethostname(), "pid": os.getppid(), "since": "T"}
+    (out / LOCK_FILE).write_text(json.dumps(holder))  # held by a live process: pytest's parent
     p = erase.plan(str(out), audit.Selectors.build(records=[row["id"]]))
-    with pytest.raises(erase.ErasureError, match="another erasure"):
+    with pytest.raises(OutputBusyError, match="being written by run other-run"):
         erase.execute(p, reason="r")
     assert row["id"] in snapshot(out)["rows"]
 

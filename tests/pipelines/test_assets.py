@@ -48,6 +48,7 @@ def test_packaged_definitions_load_with_a_group_per_recipe():
             ("training_shards", "shards_readable"),
             ("training_shards", "no_residual_pii"),
             ("lineage_ledger", "accounting_balances"),
+            ("lineage_ledger", "erasures_hold"),
         }
         assert repo.has_job(f"{name}_full_run") and repo.has_job(f"{name}_landed_batch_job")
         assert repo.has_schedule_def(f"{name}_daily") and repo.has_sensor_def(f"{name}_landing_sensor")
@@ -79,7 +80,7 @@ def test_full_run_materializes_every_phase_and_passes_its_gates(tiny_run):
     assert state.summary["drop_reasons"] == {"exact_dedup:duplicate": DUPLICATES, "lang_id:lang_not_allowed": 2}
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(evaluations) == {"duplicate_rate_within_bounds", "shards_readable", "no_residual_pii",
-                                "accounting_balances"}
+                                "accounting_balances", "erasures_hold"}
     assert all(e.passed for e in evaluations.values())
     assert evaluations["no_residual_pii"].metadata["skipped"].value is True
 
