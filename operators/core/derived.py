@@ -10,7 +10,7 @@ operators, so a package that adds a store (an embeddings cache, an export
 registry) plugs into ``forget`` and ``verify`` without editing them::
 
     [project.entry-points."assay.derived_stores"]
-    semantic_dedup_embeddings = "my_package.embeddings:EmbeddingsStore"
+    my_vectors = "my_package.vectors:VectorStore"
 
 A store sees the output folder and its dataset manifest (``manifest.json``,
 whose ``stages`` hold each operator's config), finds its own files, and works

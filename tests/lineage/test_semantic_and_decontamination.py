@@ -1,8 +1,10 @@
 """The example recipe (decontaminate + semantic_dedup) run end to end: ledger report per evaluation set,
 trace and erasure through semantic clusters, and its Dagster asset group."""
 
+import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -93,3 +95,26 @@ def test_the_example_makes_a_dagster_group_counting_semantic_drops_as_dedup(tmp_
 
     keys = {k.to_user_string() for k in tiny_definitions(path, tmp_path).resolve_asset_graph().get_all_asset_keys()}
     assert {"semantic_deduplicated_documents", "semantic_training_shards"} <= keys
+
+
+def test_forget_removes_the_erased_records_kept_embeddings_and_verify_finds_a_restored_copy(run, tmp_path):
+    from lineage.verify import verify
+
+    out = tmp_path / "out"
+    shutil.copytree(run, out)  # the module's run stays as it was for the other tests
+    kept = audit.Ledger(str(out)).rows("SELECT id FROM ledger WHERE status = 'kept' ORDER BY id")
+    target = kept[0]["id"]
+
+    def embedded() -> set[str]:
+        return {i for f in (out / "_embeddings").rglob("*.parquet") for i in pq.read_table(f).column("id").to_pylist()}
+
+    assert target in embedded()
+    saved = tmp_path / "embeddings-backup"
+    shutil.copytree(out / "_embeddings", saved)
+    erase.forget(str(out), Selectors(records=[target]), reason="r", near_duplicates=False)
+    assert target not in embedded()
+    assert verify(str(out))["passed"]
+    shutil.rmtree(out / "_embeddings")
+    shutil.copytree(saved, out / "_embeddings")
+    found = verify(str(out))
+    assert not found["passed"] and any(f["value"] == target and "_embeddings" in f["path"] for f in found["found"])
