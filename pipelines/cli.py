@@ -39,6 +39,8 @@ def main(verbose: bool) -> None:
       assay operators            list the operators a recipe can use
       assay lineage --help       trace records, find a person's data, erase it, report
       assay synth                generate instruction data (Self-Instruct) and govern it
+      assay report OUTPUT        an HTML page of a run: funnel, drops, score histograms, samples
+      assay export OUTPUT DEST   the shards for Megatron, MosaicML streaming, or as plain text
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -94,7 +96,24 @@ def _execute(
     console.print(f"shards:   {pipeline.output}/shards  (manifest: {result.manifest})")
     console.print(f"ledger:   {result.ledger}")
     console.print(f"rejects:  {pipeline.output}/rejects/run={result.run_id}")
+    _print_report(result)
     return result
+
+
+def _print_report(result) -> None:
+    """The run's HTML report: written here unless the Dagster ledger asset already wrote it."""
+    from operators.io import exists
+    from pipelines.report.build import report_path, write_report
+
+    path = report_path(result.output, result.run_id)
+    if not exists(path):
+        try:
+            path = write_report(result.output, result.run_id)
+        except Exception as e:  # the run is done and sound; a report that fails must not hide that
+            logging.getLogger("assay").debug("report failed", exc_info=True)
+            console.print(f"report:   not written ({type(e).__name__}: {e}); try `assay report {result.output}`")
+            return
+    console.print(f"report:   {path}")
 
 
 def _execute_in_dagster(loaded, local, address, concurrency, keep_work, sources, where):
@@ -589,6 +608,14 @@ def synth(recipe: str, output: str | None, method, target, max_rounds, budget_to
         _fail(str(e))
     _execute(loaded, local=local, address=ray_address, concurrency=concurrency, keep_work=keep_work, dagster=dagster,
              sources=[result.records], fresh=fresh)
+
+
+# Commands that live in their own modules.
+from pipelines.export import export_command  # noqa: E402
+from pipelines.report.command import report  # noqa: E402
+
+main.add_command(report)
+main.add_command(export_command)
 
 
 if __name__ == "__main__":
