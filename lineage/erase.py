@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from lineage import copies as copies_
 from lineage.audit import (
     PLACEMENT_DIR,
     PLACEMENT_SCHEMA,
@@ -94,6 +95,7 @@ class ErasurePlan:
     shards: dict[str, list[str]]  # shard -> ids to remove
     rejects: dict[str, list[str]]  # rejects file -> ids to remove
     warnings: list[str] = field(default_factory=list)
+    copies: copies_.Copies = field(default_factory=copies_.Copies)  # exports and reports holding the records
 
     @property
     def to_erase(self) -> list[Target]:
@@ -109,7 +111,7 @@ class ErasurePlan:
 
     @property
     def noop(self) -> bool:
-        return not self.to_erase and not self.tombstone_only
+        return not self.to_erase and not self.tombstone_only and not self.copies and not self.copies.blocked
 
     def to_dict(self) -> dict[str, Any]:
         by_cause: dict[str, int] = {}
@@ -130,6 +132,7 @@ class ErasurePlan:
             "targets": [
                 {k: v for k, v in asdict(t).items() if k not in ("content_hashes", "subject_hashes")} for t in self.targets
             ],
+            "copies": self.copies.to_dict(),
             "warnings": self.warnings,
         }
 
@@ -251,6 +254,8 @@ def plan(output: str, selectors: Selectors, near_duplicates: bool = True, descen
             )
         if not seeds:
             warnings.append("the selectors matched no ledger row")
+        copies = copies_.find(output, set(ids))
+        warnings += copies.warnings
         return ErasurePlan(
             output=output,
             selectors=selectors.to_dict(),
@@ -259,6 +264,7 @@ def plan(output: str, selectors: Selectors, near_duplicates: bool = True, descen
             shards=shards,
             rejects=rejects,
             warnings=warnings,
+            copies=copies,
         )
     finally:
         db.close()
@@ -335,6 +341,18 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
     short = uuid.uuid4().hex[:8]
     erasure_id = f"{now:%Y%m%dT%H%M%SZ}-{short}"
     with _lock(output):
+        if p.copies.blocked:
+            raise ErasureError(
+                "nothing was erased: these exports hold records of this output but cannot be read back to check "
+                "and rewrite them: " + "; ".join(p.copies.blocked) + ". Export them again (or delete them and their "
+                f"entry in {join(output, 'exports', 'index.json')}), then run the same forget again"
+            )
+        # Exports and reports first: each is checked on its own files, so a crash later is redone by a rerun.
+        copied = copies_.rewrite(p.copies, erasure_id)
+        if not p.to_erase and not p.tombstone_only:
+            return {"noop": False, "erasure_id": erasure_id, "at": now.isoformat(), "actor": actor, "reason": reason,
+                    "records": 0, "rows_removed_from_shards": 0, "tokens_removed": 0, "shards": {}, "rejects": {},
+                    **copied, "tombstone": None}
         erase_ids = sorted({t.id for t in p.targets if t.present or not t.tombstoned})
         manifest_path = join(output, "manifest.json")
         fs, mp = filesystem(manifest_path)
@@ -495,6 +513,7 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
         "tokens_removed": removed_tokens,
         "shards": renamed,
         "rejects": rejects_rewritten,
+        **copied,
         "tombstone": join(ledger_dir, TOMBSTONE_DIR, f"erasure={erasure_id}.parquet"),
     }
 

@@ -163,6 +163,11 @@ def plan(p: dict[str, Any]) -> Group:
         files.add_row(f"shards/{name}", str(n))
     for name, n in p["rejects"].items():
         files.add_row(name, str(n))
+    copies = p.get("copies", {})
+    for name, n in copies.get("exports", {}).items():
+        files.add_row(f"export {name}", str(n))
+    for name, n in copies.get("reports", {}).items():
+        files.add_row(f"report {name}", f"{n} sample(s)")
     targets = Table(title="records", title_justify="left")
     for col in ("id", "cause", "via", "shards", "rejects", "tombstoned"):
         targets.add_column(col)
@@ -170,6 +175,7 @@ def plan(p: dict[str, Any]) -> Group:
         targets.add_row(t["id"], t["cause"], t["via"] or "", ", ".join(t["shards"]), str(len(t["rejects"])),
                         "yes" if t["tombstoned"] else "")
     warnings = [Text(f"warning: {w}", style="yellow") for w in p["warnings"]]
+    warnings += [Text(f"blocks the erasure: export {b}", style="red") for b in copies.get("blocked", [])]
     policy = Text(
         f"policy: near-duplicate cluster members {'included' if p['policy']['near_duplicates'] else 'not included'}, "
         f"synthetic descendants {'included' if p['policy']['descendants'] else 'not included'}", style="dim"

@@ -517,6 +517,10 @@ def lineage_forget(records, sources, subjects, subject_hashes, reason, actor, ne
         )
         for old, new in result["shards"].items():
             console.print(f"  shards/{old} -> {new or '(removed: no record left)'}")
+        for path, removed in result.get("exports", {}).items():
+            console.print(f"  export {path}: rewritten without {removed} document(s)")
+        for path, removed in result.get("reports", {}).items():
+            console.print(f"  report {path}: {removed} sample record(s) cut out")
         console.print(f"  tombstone: {result['tombstone']}")
 
 

@@ -12,7 +12,7 @@ from pipelines.cli import main
 
 def test_help_lists_every_command():
     out = CliRunner().invoke(main, ["--help"]).output
-    for command in ("demo", "run", "validate", "operators", "generate-corpus"):
+    for command in ("demo", "run", "validate", "operators", "generate-corpus", "report", "export"):
         assert command in out
     run_help = CliRunner().invoke(main, ["run", "--help"]).output
     for option in ("--local", "--ray-address", "--concurrency", "--keep-work", "--output"):
@@ -49,3 +49,6 @@ def test_demo_runs_on_ray_and_reports(tmp_path):
     assert reasons.get("fuzzy_dedup:near_duplicate_of", 0) > 0  # the sample's near_dup records
     assert any(r.startswith("gopher_") or r.startswith("c4_fineweb") for r in reasons)
     assert "read = kept + dropped + quarantined" in proc.stdout and "ok" in proc.stdout
+    # `assay run` writes the run's report and prints where.
+    report = out / "reports" / f"run={summary['run_id']}.html"
+    assert report.exists() and f"report:   {report}" in proc.stderr

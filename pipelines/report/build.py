@@ -92,7 +92,7 @@ def write_snapshot(d: RunData) -> str:
     path = snapshot_path(d.output, d.run_id)
     with atomic_open(path, "w") as f:
         json.dump({"format": "assay-report", "run_id": d.run_id, "recipe": d.recipe, "stage_seconds": d.timings,
-                   "counts": d.counts, "report": report_path(d.output, d.run_id), "sample_ids": d.sample_ids()},
+                   "counts": d.counts, "sample_ids": d.sample_ids()},
                   f, indent=2, sort_keys=True, default=str)
     return path
 
