@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,16 +84,16 @@ def test_forget_cuts_erased_samples_out_of_reports(demo_copy):
     from pipelines.report.build import write_report
 
     out = demo_copy.output
-    page = write_report(str(out))
-    snapshot = json.loads((out / "reports" / page.rsplit("/", 1)[1].replace(".html", ".json")).read_text())
+    page = Path(write_report(str(out)))
+    snapshot = json.loads(page.with_suffix(".json").read_text())
     shown = snapshot["sample_ids"]
     assert shown, "the demo run's report shows scrubbed samples"
     victim = shown[0]
-    html = open(page).read()
+    html = page.read_text()
     assert f"<!--sample:{victim}-->" in html
     result = erase.forget(str(out), audit.Selectors.build(records=[victim]), actor="test", reason="test: report",
                           near_duplicates=False, descendants=False)
-    html = open(page).read()
+    html = page.read_text()
     assert victim not in html and f"erasure {result['erasure_id']}" in html
     assert all(f"<!--sample:{other}-->" in html for other in shown[1:])  # only the erased sample went
-    assert victim not in json.loads((out / "reports" / page.rsplit("/", 1)[1].replace(".html", ".json")).read_text())["sample_ids"]
+    assert victim not in json.loads(page.with_suffix(".json").read_text())["sample_ids"]
