@@ -34,7 +34,7 @@ ui: setup
 chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  timeout 300 sh -c 'apt-get update -qq && apt-get install -y -qq chromium' >/dev/null 2>&1; } || \
-	  echo "chromium not installed: the asset-graph screenshot test will skip"
+	  echo "chromium not installed: the asset-graph and report browser tests will skip"
 
 # The synth HTTP tests run against a real llama.cpp server. llama-cpp-python has
 # no binary wheel: pip compiles it once (~4 min on 2 cores) and caches the wheel.
@@ -45,7 +45,15 @@ $(LLAMA): $(STAMP)
 	  echo "llama-cpp-python could not be built: the llama.cpp server tests will skip"
 	touch $(LLAMA)
 
-test: setup chromium $(LLAMA)
+# The export tests read exports back with megatron-core and mosaicml-streaming (not needed to write them).
+# streaming pins numpy<2.2 and every cloud SDK: installed without its declared dependencies.
+EXPORTS := $(VENV)/.exports-installed
+$(EXPORTS): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,exports]'
+	$(BIN)/python -m pip install -q --no-deps mosaicml-streaming==0.13.0
+	touch $(EXPORTS)
+
+test: setup chromium $(LLAMA) $(EXPORTS)
 	$(BIN)/python -m pytest
 
 test-fast: setup
