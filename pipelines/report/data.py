@@ -73,7 +73,8 @@ class RunData:
     notes: list[str] = field(default_factory=list)
 
     def sample_ids(self) -> list[str]:
-        return [s["id"] for s in self.samples if s.get("text") is not None]
+        """The records the page names (with their text or withheld): erasure cuts them out of it."""
+        return [s["id"] for s in self.samples]
 
 
 def threshold_of(stage: dict[str, Any]) -> tuple[float | None, str | None]:
