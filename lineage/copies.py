@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from operators.exports import ExportError, read_ids, read_index, rewrite_without
-from operators.io import atomic_open, exists, filesystem, join
+from operators.core.io import atomic_open, exists, filesystem, join
 
 
 @dataclass

@@ -14,8 +14,8 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from lineage.audit import Ledger
-from operators.io import atomic_open, join
+from lineage.store import Ledger
+from operators.core.io import atomic_open, join
 from pipelines.report import charts, html
 from pipelines.report.data import RunData, gather, score_histograms, snapshot_path, threshold_of
 

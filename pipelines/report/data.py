@@ -14,9 +14,9 @@ import duckdb
 import numpy as np
 import pyarrow.compute as pc
 
-from lineage.audit import Ledger, _files, _sql_list
-from operators.io import exists, filesystem, join
-from operators.shards import read_shard
+from lineage.store import Ledger, _sql_list, parquet_files
+from operators.core.io import exists, filesystem, join
+from operators.formats.shards import read_shard
 
 #: Bars of a score histogram.
 SCORE_BINS = 30
@@ -395,7 +395,7 @@ def samples(output: str, run_id: str, recipe: dict[str, Any] | None,
     recipe has a ``pii`` stage, the record went through it, and the stage finds
     names in the record's language. Records whose text can be shown come first.
     """
-    files = _files(join(output, "rejects", f"run={run_id}"))
+    files = parquet_files(join(output, "rejects", f"run={run_id}"))
     if not files:
         return []
     pii_stage = next((s for s in (recipe or {}).get("stages", []) if s.get("name") == "pii"), None)

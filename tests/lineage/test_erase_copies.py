@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lineage import audit, erase
-from operators.exports import read_ids, read_index
-from operators.shards import read_shard
-from pipelines.export import export
+from lineage import erase
+from lineage.store import Selectors
+from operators.exports import export, read_ids, read_index
+from operators.formats.shards import read_shard
 
 
 def current_shard_rows(out) -> dict[str, list[int]]:
@@ -36,7 +36,7 @@ def test_forget_rewrites_megatron_and_mds_exports(demo_copy, tmp_path):
     victim = a_kept_record(out)
     before = len(read_ids("megatron", prefix))
 
-    plan = erase.plan(str(out), audit.Selectors.build(records=[victim]), near_duplicates=False, descendants=False)
+    plan = erase.plan(str(out), Selectors.build(records=[victim]), near_duplicates=False, descendants=False)
     assert plan.to_dict()["copies"]["exports"] == {prefix: 1, mds: 1, jsonl: 1}
     result = erase.execute(plan, actor="test", reason="test: exports")
     assert result["exports"] == {prefix: 1, mds: 1, jsonl: 1}
@@ -59,7 +59,7 @@ def test_forget_rewrites_megatron_and_mds_exports(demo_copy, tmp_path):
     assert sidecar["erasures"] == [result["erasure_id"]] and sidecar["documents"] == len(ids)
 
     # The same request again: nothing left anywhere, a no-op.
-    again = erase.plan(str(out), audit.Selectors.build(records=[victim]), near_duplicates=False, descendants=False)
+    again = erase.plan(str(out), Selectors.build(records=[victim]), near_duplicates=False, descendants=False)
     assert again.noop
 
 
@@ -71,7 +71,7 @@ def test_forget_refuses_when_an_export_cannot_be_checked_and_changes_nothing(dem
         f.truncate(100)
     manifest = (out / "manifest.json").read_text()
     victim = a_kept_record(out)
-    plan = erase.plan(str(out), audit.Selectors.build(records=[victim]), near_duplicates=False, descendants=False)
+    plan = erase.plan(str(out), Selectors.build(records=[victim]), near_duplicates=False, descendants=False)
     assert plan.copies.blocked and prefix in plan.copies.blocked[0]
     with pytest.raises(erase.ErasureError, match="nothing was erased") as e:
         erase.execute(plan, actor="test", reason="test: refusal")
@@ -91,7 +91,7 @@ def test_forget_cuts_erased_samples_out_of_reports(demo_copy):
     victim = shown[0]
     html = page.read_text()
     assert f"<!--sample:{victim}-->" in html
-    result = erase.forget(str(out), audit.Selectors.build(records=[victim]), actor="test", reason="test: report",
+    result = erase.forget(str(out), Selectors.build(records=[victim]), actor="test", reason="test: report",
                           near_duplicates=False, descendants=False)
     html = page.read_text()
     assert victim not in html and f"erasure {result['erasure_id']}" in html

@@ -48,7 +48,7 @@ def planted_corpus(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def planted_run(tmp_path_factory, tiny_cache):
     """The demo recipe on sample documents plus planted personal data, with its report."""
-    from operators.executor import LocalExecutor
+    from operators.execution.executor import LocalExecutor
     from pipelines.recipe import load
     from pipelines.report.build import write_report
 
