@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from operators.exports import ExportError, read_ids, read_index, rewrite_without
 from operators.core.io import atomic_open, exists, filesystem, join
+from operators.exports import ExportError, read_ids, read_index, rewrite_without
 
 
 @dataclass

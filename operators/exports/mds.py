@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from operators.core.io import atomic_open
 from operators.exports.base import BATCH_ROWS, ExportError
 from operators.exports.megatron import dtype_for
-from operators.core.io import atomic_open
 
 SIZE_LIMIT = 1 << 26  # MDSWriter's default shard size
 INDEX = "index.json"

@@ -26,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.exports.base import BATCH_ROWS, ExportError
 from operators.core.io import atomic_open, read_parquet, write_parquet_atomic
+from operators.exports.base import BATCH_ROWS, ExportError
 
 HEADER = b"MMIDIDX\x00\x00"
 VERSION = 1

@@ -10,8 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from operators.exports.base import BATCH_ROWS, ExportError
 from operators.core.io import atomic_open
+from operators.exports.base import BATCH_ROWS, ExportError
 
 COLUMNS = ("id", "source", "text")
 _SCHEMA = pa.schema([pa.field(c, pa.string()) for c in COLUMNS])

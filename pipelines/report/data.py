@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pyarrow.compute as pc
 
-from lineage.store import Ledger, _sql_list, parquet_files
+from lineage.store import Ledger, parquet_files
 from operators.core.io import exists, filesystem, join
 from operators.formats.shards import read_shard
 
@@ -404,19 +404,21 @@ def samples(output: str, run_id: str, recipe: dict[str, Any] | None,
         fs, _ = filesystem(output)
         if "://" in output and not output.startswith("file://"):
             con.register_filesystem(fs)
-        columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_sql_list(files)}, "
-                                             "union_by_name = true)").fetchall()}
+        params = {"files": files}  # bound, not spliced into the SQL
+        columns = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($files, union_by_name = true)",
+                                             params).fetchall()}
         scrubbed = "pii IS NOT NULL" if "pii" in columns else "false"
         lang = "lang" if "lang" in columns else "NULL::VARCHAR"
         rows = con.sql(
             f"""
             SELECT id, source, drop_reason, {REASON_KEY.format(col='drop_reason')} AS reason, {lang} AS lang,
                    {scrubbed} AS scrubbed, left(text, {int(chars) + 1}) AS text
-            FROM read_parquet({_sql_list(files)}, union_by_name = true)
+            FROM read_parquet($files, union_by_name = true)
             WHERE NOT quarantined
             QUALIFY row_number() OVER (PARTITION BY reason ORDER BY {scrubbed} DESC, id) <= {int(per_reason) * 4}
             ORDER BY reason, id
-            """
+            """,
+            params=params,
         ).to_arrow_table().to_pylist()
     finally:
         con.close()
