@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from operators.sample_corpus import generate_with_origins
-from pipelines.report.data import gather, threshold_of, withheld_because
+from pipelines.report.data import gather, threshold_of
+from pipelines.report.samples import withheld_because
 from tests.browser import CHROMIUM, Chromium
 from tests.conftest import write_jsonl
 
