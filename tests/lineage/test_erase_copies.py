@@ -97,3 +97,23 @@ def test_forget_cuts_erased_samples_out_of_reports(demo_copy):
     assert victim not in html and f"erasure {result['erasure_id']}" in html
     assert all(f"<!--sample:{other}-->" in html for other in shown[1:])  # only the erased sample went
     assert victim not in json.loads(page.with_suffix(".json").read_text())["sample_ids"]
+
+
+def test_export_command_writes_lists_and_names_what_it_wrote(demo_copy, tmp_path):
+    """`assay export` on a run's output: the file, its sidecar, the index entry; an output with no run says so."""
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    out, dest = demo_copy.output, tmp_path / "demo.jsonl"
+    result = CliRunner().invoke(main, ["export", str(out), str(dest), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    kept = current_shard_rows(out)
+    assert sorted(read_ids("jsonl", str(dest))) == sorted(kept)
+    assert f"exported {len(kept):,} documents" in result.output and str(dest) in result.output
+    assert [e["path"] for e in read_index(str(out))] == [str(dest)]
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(main, ["export", str(empty), str(tmp_path / "x.jsonl"), "--format", "jsonl"])
+    assert result.exit_code != 0 and "run a recipe into" in result.output
