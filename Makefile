@@ -34,7 +34,7 @@ ui: setup
 chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  timeout 300 sh -c 'apt-get update -qq && apt-get install -y -qq chromium' >/dev/null 2>&1; } || \
-	  echo "chromium not installed: the asset-graph screenshot test will skip"
+	  echo "chromium not installed: the asset-graph and report browser tests will skip"
 
 # The synth HTTP tests run against a real llama.cpp server. llama-cpp-python has
 # no binary wheel: it is compiled once (~4 min on 2 cores), portably: GGML_NATIVE=OFF
@@ -58,11 +58,15 @@ $(LLAMA): $(STAMP)
 	  $(BIN)/python -m pip install -q "$$wheel[server]"; }
 	touch $(LLAMA)
 
-# The optional packages of operators that need them (semantic_dedup: the `embeddings` extra): the
-# tests run them, while `make demo` stays lean.
+# The optional packages of operators that need them, which the tests run while `make demo` stays lean:
+# `embeddings` (semantic_dedup), `exports` (the export tests read exports back with megatron-core and
+# mosaicml-streaming; writing needs neither). streaming pins numpy<2.2 and every cloud SDK: installed
+# without its declared dependencies (the `exports` extra lists the modules it imports).
+TEST_EXTRAS := test,embeddings,exports
 EXTRAS := $(VENV)/.assay-extras
 $(EXTRAS): $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[test,embeddings]'
+	$(BIN)/python -m pip install -q -e '.[$(TEST_EXTRAS)]'
+	$(BIN)/python -m pip install -q --no-deps mosaicml-streaming==0.13.0
 	touch $(EXTRAS)
 
 # Build and install the llama.cpp server alone (`assay doctor` suggests it).

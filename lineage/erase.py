@@ -22,6 +22,11 @@ The tombstone is a standing order: every later run of the output drops a
 re-read erased record and handles an erased subject's values
 (:mod:`lineage.standing`, ``pipelines/run/erasures.py``).
 
+Before all that, the copies outside the shards (exports listed in
+``exports/index.json``, report samples: :mod:`lineage.copies`) are rewritten
+without the records; an export that cannot be read back stops the erasure
+before anything changed.
+
 A crash before step 3 leaves the old dataset intact (plus an unreferenced new
 file); a rerun of the same request redoes the work from the shards listed in
 the manifest, because presence is checked on the files themselves. A request
@@ -43,6 +48,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lineage import copies as copies_
 from lineage.erasure_plan import ErasureError, ErasurePlan, Target, dataset_manifest, plan
 from lineage.standing import read_tombstones, standing_orders
 from lineage.store import (
@@ -64,6 +70,7 @@ from operators.core.io import (
     write_parquet_atomic,
 )
 from operators.core.lock import OutputLock
+from operators.exports import INDEX as EXPORTS_INDEX
 from operators.formats.shards import MANIFEST_SUFFIX, read_manifest, read_shard, verify_shard, write_shard
 
 __all__ = ["ErasureError", "ErasurePlan", "Target", "execute", "forget", "plan", "read_tombstones", "sweep_derived"]
@@ -110,6 +117,17 @@ def sweep_derived(output: str) -> dict[str, dict[str, int]]:
     return {store.name: removed for store in stores() if (removed := store.remove(output, manifest, erased))}
 
 
+def _rewrite_copies(p: ErasurePlan, erasure_id: str) -> dict[str, Any]:
+    """Exports and reports first: each is checked on its own files, so a crash later is redone by a rerun."""
+    if p.copies.blocked:
+        raise ErasureError(
+            "nothing was erased: these exports hold records of this output but cannot be read back to check "
+            "and rewrite them: " + "; ".join(p.copies.blocked) + ". Export them again (or delete them and their "
+            f"entry in {join(p.output, EXPORTS_INDEX)}), then run the same forget again"
+        )
+    return copies_.rewrite(p.copies, erasure_id)
+
+
 def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[str, Any]:
     """Carry out a plan. Returns what was done (``noop`` True when there was nothing to do)."""
     if not reason.strip():
@@ -132,6 +150,11 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
     short = uuid.uuid4().hex[:8]
     erasure_id = f"{now:%Y%m%dT%H%M%SZ}-{short}"
     with OutputLock(output).held(erasure_id, kind="erasure"):
+        copied = _rewrite_copies(p, erasure_id)
+        if not p.to_erase and not p.tombstone_only:  # a rerun after a crash left only copies to rewrite
+            return {"noop": False, "erasure_id": erasure_id, "at": now.isoformat(), "actor": actor, "reason": reason,
+                    "records": 0, "rows_removed_from_shards": 0, "tokens_removed": 0, "shards": {}, "rejects": {},
+                    **copied, "tombstone": None, "derived": sweep_derived(output)}
         erase_ids = sorted({t.id for t in p.targets if t.present or not t.tombstoned})
         manifest_path = join(output, "manifest.json")
         fs, mp = filesystem(manifest_path)
@@ -297,6 +320,7 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
         "tokens_removed": removed_tokens,
         "shards": renamed,
         "rejects": rejects_rewritten,
+        **copied,
         "tombstone": join(ledger_dir, TOMBSTONE_DIR, f"erasure={erasure_id}.parquet"),
         "derived": derived,
     }

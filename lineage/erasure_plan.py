@@ -4,8 +4,9 @@
 subject hashes), widens the set by policy (every member of an erased record's
 duplicate cluster, every synthetic record derived from it, transitively), and
 looks where each record is *now*: the current shards (read for their ids, not
-trusted from the ledger alone) and the rejects files. :mod:`lineage.erase`
-carries a plan out.
+trusted from the ledger alone), the rejects files, and the copies outside them
+(exports, report samples: :mod:`lineage.copies`). :mod:`lineage.erase` carries
+a plan out.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lineage import copies as copies_
 from lineage.standing import POLICIES
 from lineage.store import (
     Ledger,
@@ -73,6 +75,7 @@ class ErasurePlan:
     subject_policy: str = "drop"
     #: Derived stores (:mod:`operators.core.derived`) that hold data of this output: name -> locations.
     derived: dict[str, list[str]] = field(default_factory=dict)
+    copies: copies_.Copies = field(default_factory=copies_.Copies)  # exports and reports holding the records
 
     @property
     def to_erase(self) -> list[Target]:
@@ -88,7 +91,7 @@ class ErasurePlan:
 
     @property
     def noop(self) -> bool:
-        return not self.to_erase and not self.tombstone_only
+        return not self.to_erase and not self.tombstone_only and not self.copies and not self.copies.blocked
 
     def to_dict(self) -> dict[str, Any]:
         by_cause: dict[str, int] = {}
@@ -111,6 +114,7 @@ class ErasurePlan:
             "targets": [
                 {k: v for k, v in asdict(t).items() if k not in ("content_hashes", "subject_hashes")} for t in self.targets
             ],
+            "copies": self.copies.to_dict(),
             "warnings": self.warnings,
         }
 
@@ -262,6 +266,8 @@ def plan(
             )
         if not seeds:
             warnings.append("the selectors matched no ledger row")
+        copies = copies_.find(output, idset)
+        warnings += copies.warnings
         return ErasurePlan(
             output=output,
             selectors=selectors.to_dict(),
@@ -272,6 +278,7 @@ def plan(
             warnings=warnings,
             subject_policy=subject_policy,
             derived={name: where for name, where in derived.items() if where},
+            copies=copies,
         )
     finally:
         db.close()

@@ -248,6 +248,11 @@ def plan(p: dict[str, Any]) -> Group:
         files.add_row(f"shards/{name}", str(n))
     for name, n in p["rejects"].items():
         files.add_row(name, str(n))
+    copies = p.get("copies", {})
+    for name, n in copies.get("exports", {}).items():
+        files.add_row(f"export {name}", str(n))
+    for name, n in copies.get("reports", {}).items():
+        files.add_row(f"report {name}", f"{n} sample(s)")
     targets = _table("records", "id", "cause", "via", "shards", "rejects", "tombstoned", right=("rejects",),
                      wrap=("shards",))
     shown = p["targets"][:200]
@@ -257,6 +262,7 @@ def plan(p: dict[str, Any]) -> Group:
                         ", ".join(shard_name(x) for x in t["shards"]), str(len(t["rejects"])),
                         "yes" if t["tombstoned"] else "")
     warnings = [Text(f"warning: {w}", style="yellow") for w in p["warnings"]]
+    warnings += [Text(f"blocks the erasure: export {b}", style="red") for b in copies.get("blocked", [])]
     policy = Text(
         f"policy: near-duplicate cluster members {'included' if p['policy']['near_duplicates'] else 'not included'}, "
         f"synthetic descendants {'included' if p['policy']['descendants'] else 'not included'}; "

@@ -7,7 +7,9 @@ import logging
 import click
 
 from pipelines.commands.doctor import doctor
+from pipelines.commands.export import export
 from pipelines.commands.lineage import lineage
+from pipelines.commands.report import report
 from pipelines.commands.run import demo, generate_corpus, operators, run, validate
 from pipelines.commands.synth import synth
 from pipelines.commands.train import train_classifier
@@ -29,12 +31,15 @@ def main(verbose: bool) -> None:
       assay operators            list the operators a recipe can use
       assay lineage --help       trace records, find a person's data, erase it, report
       assay synth                generate instruction data (Self-Instruct) and govern it
+      assay report OUTPUT        an HTML page of a run: funnel, drops, score histograms, samples
+      assay export OUTPUT DEST   the shards for Megatron, MosaicML streaming, or as plain text
       assay doctor               what this installation can do, what is missing, how to fix it
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (run, demo, validate, operators, generate_corpus, train_classifier, lineage, synth, doctor):
+for command in (run, demo, validate, operators, generate_corpus, train_classifier, lineage, synth, report, export,
+                doctor):
     main.add_command(command)
 
 

@@ -46,7 +46,7 @@ def _stale_ray_record() -> dict[str, str]:
 
 def test_help_lists_every_command():
     out = CliRunner().invoke(main, ["--help"]).output
-    for command in ("demo", "run", "validate", "operators", "generate-corpus"):
+    for command in ("demo", "run", "validate", "operators", "generate-corpus", "report", "export"):
         assert command in out
     run_help = CliRunner().invoke(main, ["run", "--help"]).output
     for option in ("--local", "--ray-address", "--concurrency", "--keep-work", "--output"):
@@ -86,6 +86,9 @@ def test_demo_runs_on_ray_and_reports(tmp_path):
     # A first run reads like a finished product: Ray's own lines are in the run's log, not on the terminal.
     assert not [line for line in proc.stderr.splitlines() if RAY_NOISE.search(line)], proc.stderr
     assert re.search(r"^read done: 1 part, 600 records, [\d,]+ records/s, [\d.]+ s$", proc.stderr, re.M), proc.stderr
+    # `assay run` writes the run's report and prints where.
+    report = out / "reports" / f"run={summary['run_id']}.html"
+    assert report.exists() and f"report:   {report}" in proc.stderr
 
 
 @pytest.mark.slow

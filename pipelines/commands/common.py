@@ -75,9 +75,26 @@ def execute(
     console.print(f"shards:   {pipeline.output}/shards  (manifest: {result.manifest})")
     console.print(f"ledger:   {result.ledger}")
     console.print(f"rejects:  {pipeline.output}/rejects/run={result.run_id}")
+    print_report(result)
     if not dagster and not local and not verbose():
         console.print(f"log:      {log_path(pipeline.output)}  (Ray's own messages)")
     return result
+
+
+def print_report(result) -> None:
+    """The run's HTML report: written here unless the Dagster ledger asset already wrote it."""
+    from operators.core.io import exists
+    from pipelines.report.build import report_path, write_report
+
+    path = report_path(result.output, result.run_id)
+    if not exists(path):
+        try:
+            path = write_report(result.output, result.run_id)
+        except Exception as e:  # the run is done and sound; a report that fails must not hide that
+            logging.getLogger("assay").debug("report failed", exc_info=True)
+            console.print(f"report:   not written ({type(e).__name__}: {e}); try `assay report {result.output}`")
+            return
+    console.print(f"report:   {path}")
 
 
 def _execute_here(pipeline, *, local: bool, address: str | None, concurrency: int | None, fresh: bool):

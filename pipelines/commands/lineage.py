@@ -162,7 +162,12 @@ def lineage_forget(records, sources, subjects, subject_hashes, reason, actor, ne
         )
         for old, new in result["shards"].items():
             console.print(f"  shards/{old} -> {new or '(removed: no record left)'}")
-        console.print(f"  tombstone: {result['tombstone']}")
+        for path, removed in result.get("exports", {}).items():
+            console.print(f"  export {path}: rewritten without {removed} document(s)")
+        for path, removed in result.get("reports", {}).items():
+            console.print(f"  report {path}: {removed} sample record(s) cut out")
+        if result["tombstone"]:  # none when only copies were left to rewrite (a rerun after a crash)
+            console.print(f"  tombstone: {result['tombstone']}")
         for store, files in result["derived"].items():
             console.print(f"  {store}: {sum(files.values())} entr(ies) removed from {len(files)} file(s)")
 

@@ -237,7 +237,7 @@ def recipe_assets(spec: RecipeSpec) -> list[dg.AssetsDefinition]:
     def lineage_ledger(context: dg.AssetExecutionContext, shards: RunState, ray: RayResource) -> dg.Output[RunState]:
         pipeline = pipeline_for(shards)
         state = pipeline.write_ledger(ray.executor(_progress(context)), shards)
-        return dg.Output(state, metadata=run_metadata(RunResult(**state.summary)))
+        return dg.Output(state, metadata={**run_metadata(RunResult(**state.summary)), **report_metadata(context, state)})
 
     phases = [raw_documents, decided_documents, deduplicated_documents, training_shards, lineage_ledger]
     if spec.synth_work:
@@ -263,6 +263,17 @@ def run_metadata(result: RunResult) -> dict[str, Any]:
         "summary": dg.MetadataValue.path(join(result.output, "summary.json")),
         "manifest": dg.MetadataValue.path(result.manifest),
     }
+
+
+def report_metadata(context: dg.AssetExecutionContext, state: RunState) -> dict[str, Any]:
+    """The run's HTML report, written now and linked; a report that fails is logged, not a failed asset."""
+    from pipelines.report.build import write_report
+
+    try:
+        return {"report": dg.MetadataValue.path(write_report(state.output, state.run_id))}
+    except Exception as e:
+        context.log.warning(f"the run's report was not written ({type(e).__name__}: {e}); run `assay report`")
+        return {}
 
 
 def landed_batch_asset(spec: RecipeSpec) -> dg.AssetsDefinition:

@@ -97,6 +97,9 @@ def test_full_run_materializes_every_phase_and_passes_its_gates(tiny_run):
     assert shards["tokens"].value > 0 and Path(shards["manifest"].value).exists()
     ledger = meta["tiny_lineage_ledger"]
     assert Path(ledger["ledger"].value).is_dir() and "exact_dedup:duplicate" in ledger["drop_reasons"].value
+    # The ledger asset links the run's HTML report.
+    report = Path(ledger["report"].value)
+    assert report.name == f"run={state.run_id}.html" and "Drops by stage and reason" in report.read_text()
 
     # The same files `assay run` writes, under the storage root.
     out = root / "tiny"

@@ -1,6 +1,5 @@
 """`dagster dev -w workspace.yaml` serves the code location: its GraphQL lists the assets, its UI draws them."""
 
-import base64
 import json
 import os
 import signal
@@ -12,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import CHROMIUM, Chromium
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 SAVE_AS = ROOT / "docs" / "asset-graph.png"  # refreshed with ASSAY_SAVE_SCREENSHOT=1
 
 
@@ -74,70 +73,6 @@ def test_graphql_lists_every_phase_asset(dagster_dev):
     keys = {node["assetKey"]["path"][0] for node in data["data"]["assetNodes"]}
     assert {"demo_raw_documents", "demo_decided_documents", "demo_deduplicated_documents", "demo_training_shards",
             "demo_lineage_ledger", "demo_landed_batch"} <= keys
-
-
-class Chromium:
-    """Headless Chromium driven over the DevTools protocol on a pipe (fds 3 and 4): no driver, no extra package.
-
-    `--screenshot` alone fires before the graph is laid out (the layout runs in a web worker that virtual time
-    does not wait for), so the test waits for the asset names to be drawn, then captures the page.
-    """
-
-    def __init__(self, profile: Path, width: int = 1600, height: int = 1000):
-        to_chrome_r, self._to_chrome = os.pipe()
-        self._from_chrome, from_chrome_w = os.pipe()
-
-        def pipe_to_fds_3_and_4():
-            os.dup2(to_chrome_r, 3)
-            os.dup2(from_chrome_w, 4)
-
-        self.proc = subprocess.Popen(
-            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-             "--disable-background-networking", "--disable-component-update", f"--user-data-dir={profile}",
-             f"--window-size={width},{height}", "--remote-debugging-pipe", "about:blank"],
-            preexec_fn=pipe_to_fds_3_and_4, pass_fds=(3, 4, to_chrome_r, from_chrome_w),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        os.close(to_chrome_r)
-        os.close(from_chrome_w)
-        self._buffer = b""
-        self._id = 0
-        self._session: str | None = None
-
-    def send(self, method: str, params: dict | None = None) -> dict:
-        self._id += 1
-        message = {"id": self._id, "method": method, "params": params or {}}
-        if self._session:
-            message["sessionId"] = self._session
-        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
-        while True:
-            while b"\0" not in self._buffer:
-                chunk = os.read(self._from_chrome, 1 << 20)
-                if not chunk:
-                    raise RuntimeError("chromium closed its DevTools pipe")
-                self._buffer += chunk
-            raw, self._buffer = self._buffer.split(b"\0", 1)
-            reply = json.loads(raw)
-            if reply.get("id") == self._id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply["result"]
-
-    def open(self, url: str) -> None:
-        target = self.send("Target.createTarget", {"url": url})["targetId"]
-        self._session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-
-    def page_text(self) -> str:
-        result = self.send("Runtime.evaluate", {"expression": "document.body ? document.body.innerText : ''",
-                                                "returnByValue": True})
-        return result["result"].get("value") or ""
-
-    def screenshot(self) -> bytes:
-        return base64.b64decode(self.send("Page.captureScreenshot", {"format": "png"})["data"])
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
 
 @pytest.mark.slow
