@@ -55,6 +55,7 @@ def execute(
     address = address or recipe.ray.address
     concurrency = concurrency or recipe.ray.concurrency
     where = describe_executor(local, address)
+    log = log_path(pipeline.output)  # named once: a second call later would stamp another second
     if dagster is None:
         dagster = bool(os.environ.get("DAGSTER_HOME"))
     # Before Ray starts: a second run on a busy output stops at once, naming the run that holds it.
@@ -68,7 +69,8 @@ def execute(
             result = execute_in_dagster(loaded, local, address, concurrency, keep_work, sources, where, fresh)
         else:
             console.print(f"[bold]assay[/] running recipe [cyan]{recipe.name}[/] ({where})")
-            result = _execute_here(pipeline, local=local, address=address, concurrency=concurrency, fresh=fresh)
+            result = _execute_here(pipeline, log, local=local, address=address, concurrency=concurrency,
+                                   fresh=fresh)
     finally:
         lock.release()  # the run gives it back when it ends; this covers a failure before its first phase
     Console().print(summary_table(result))
@@ -77,7 +79,7 @@ def execute(
     console.print(f"rejects:  {pipeline.output}/rejects/run={result.run_id}")
     print_report(result)
     if not dagster and not local and not verbose():
-        console.print(f"log:      {log_path(pipeline.output)}  (Ray's own messages)")
+        console.print(f"log:      {log}  (Ray's own messages)")
     return result
 
 
@@ -97,17 +99,16 @@ def print_report(result) -> None:
     console.print(f"report:   {path}")
 
 
-def _execute_here(pipeline, *, local: bool, address: str | None, concurrency: int | None, fresh: bool):
+def _execute_here(pipeline, log, *, local: bool, address: str | None, concurrency: int | None, fresh: bool):
     """``pipeline.run`` on a local or Ray executor, each kind of failure turned into its message and next step."""
     from operators.execution.executor import RayUnreachableError, make_executor
     from pipelines.progress import StageProgress
-    from pipelines.runlog import log_path, stderr_to_log
+    from pipelines.runlog import stderr_to_log
 
     unfinished = None if fresh else pipeline.resumable()
     if unfinished is not None:
         console.print(f"resuming run {unfinished.run_id} after its {unfinished.phase!r} phase "
                       "(finished parts and steps are not redone; --fresh starts over)")
-    log = log_path(pipeline.output)
     try:
         with stderr_to_log(log, console, verbose=verbose() or local), StageProgress(console) as progress:
             executor = make_executor(local=local, address=address, concurrency=concurrency, progress=progress,
