@@ -4,8 +4,9 @@
 subject hashes), widens the set by policy (every member of an erased record's
 duplicate cluster, every synthetic record derived from it, transitively), and
 looks where each record is *now*: the current shards (read for their ids, not
-trusted from the ledger alone) and the rejects files. :mod:`lineage.erase`
-carries a plan out.
+trusted from the ledger alone) and the rejects files. Without widening by
+duplicate clusters, an erased survivor's place goes to the best remaining member
+of its cluster (:mod:`lineage.promotion`). :mod:`lineage.erase` carries a plan out.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lineage.standing import POLICIES
+from lineage.promotion import Promotion, plan_promotions
+from lineage.standing import POLICIES, standing_orders
 from lineage.store import (
     Ledger,
     Selectors,
@@ -73,6 +75,8 @@ class ErasurePlan:
     subject_policy: str = "drop"
     #: Derived stores (:mod:`operators.core.derived`) that hold data of this output: name -> locations.
     derived: dict[str, list[str]] = field(default_factory=dict)
+    #: Dropped duplicates that take an erased survivor's place in its shard (``near_duplicates`` off).
+    promotions: list[Promotion] = field(default_factory=list)
 
     @property
     def to_erase(self) -> list[Target]:
@@ -100,6 +104,10 @@ class ErasurePlan:
             "policy": self.policy,
             "subject_policy": self.subject_policy,
             "derived": self.derived,
+            "promotions": [
+                {**asdict(pr), "rejects": os.path.relpath(pr.rejects, self.output) if is_local(pr.rejects) else pr.rejects}
+                for pr in self.promotions
+            ],
             "noop": self.noop,
             "records": len(self.targets),
             "by_cause": by_cause,
@@ -262,6 +270,16 @@ def plan(
             )
         if not seeds:
             warnings.append("the selectors matched no ledger row")
+        promotions: list[Promotion] = []
+        if not near_duplicates:
+            orders = standing_orders(output)
+            erasing = {t.id for t in targets.values()}
+            promotions, refused = plan_promotions(
+                db, output, manifest, shards, erasing,
+                forbidden_subjects={*selectors.subject_hashes, *orders.subjects},
+                forbidden={*orders.records, *orders.contents},
+            )
+            warnings += refused
         return ErasurePlan(
             output=output,
             selectors=selectors.to_dict(),
@@ -272,6 +290,7 @@ def plan(
             warnings=warnings,
             subject_policy=subject_policy,
             derived={name: where for name, where in derived.items() if where},
+            promotions=promotions,
         )
     finally:
         db.close()
