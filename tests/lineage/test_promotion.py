@@ -43,6 +43,8 @@ def test_erasing_a_survivor_alone_promotes_the_best_remaining_member(demo_copy):
     assert code == 0 and [(p["survivor"], p["record"], p["stage"]) for p in planned["promotions"]] == [
         (survivor, expected, "fuzzy_dedup")]
     assert planned["promotions"][0]["policy"] == ["length desc", "id asc"]
+    code, output = lineage("forget", "--record", survivor, "--no-near-duplicates", "--dry-run", "-o", str(out))
+    assert code == 0 and "promoted in place of an erased survivor" in output and "fuzzy_dedup" in output
     code, output = lineage("forget", "--record", survivor, "--no-near-duplicates", "--reason", "test", "--yes",
                            "-o", str(out))
     assert code == 0 and f"{expected} promoted in place of erased survivor {survivor}" in output
