@@ -44,7 +44,7 @@ def trace(output: str, record_id: str, member_limit: int = 50, ledger: Ledger | 
         """
         SELECT run_id, id, source, locator, status, reason, raw_hash, content_hash, output_hash, lang, lang_score,
                ops, dup_cluster, dup_survivor, shard, shard_row, token_start, token_count, pii, parents, generator,
-               erased, placed_by, current, written_shard
+               erased, placed_by, current, written_shard, status_at_run, reason_at_run, promoted_by
         FROM ledger WHERE id = ? ORDER BY run_id
         """,
         [record_id],
@@ -89,8 +89,10 @@ def trace(output: str, record_id: str, member_limit: int = 50, ledger: Ledger | 
                 "source": r["source"],
                 "locator": r["locator"],
                 "status": "erased" if r["erased"] else r["status"],
-                "status_at_run": r["status"],
+                "status_at_run": r["status_at_run"],
                 "reason": r["reason"],
+                "reason_at_run": r["reason_at_run"],
+                "promoted_by": r["promoted_by"],
                 "hashes": {"raw": r["raw_hash"], "content": r["content_hash"], "output": r["output_hash"]},
                 "lang": r["lang"],
                 "lang_score": r["lang_score"],

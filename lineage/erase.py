@@ -18,6 +18,13 @@ synthetic descendants) and looks where each record is *now*.
 5. removes the erased records' data from the output's derived stores (the
    incremental dedup index, synthesis caches: :mod:`operators.core.derived`).
 
+A plan's promotions (``--no-near-duplicates`` on a dedup survivor,
+:mod:`lineage.promotion`) put the chosen member in the survivor's row of the
+rewritten shard (step 1), patch its placement with reason
+``promoted:<erasure id>`` and name it in the survivor's tombstone
+(``replaced_by``, so the dedup index points at it) (step 2), and take it out
+of its rejects file (step 4).
+
 The tombstone is a standing order: every later run of the output drops a
 re-read erased record and handles an erased subject's values
 (:mod:`lineage.standing`, ``pipelines/run/erasures.py``).
@@ -50,6 +57,7 @@ import pyarrow.compute as pc
 
 from lineage import copies as copies_
 from lineage.erasure_plan import ErasureError, ErasurePlan, Target, dataset_manifest, plan
+from lineage.promotion import promoted_rows
 from lineage.standing import read_tombstones, standing_orders
 from lineage.store import (
     PLACEMENT_DIR,
@@ -85,9 +93,19 @@ def _new_name(name: str, short: str) -> str:
     return f"{stem}.e{short}.arrow"
 
 
-def _without(table: pa.Table, ids: list[str]) -> pa.Table:
-    mask = pc.invert(pc.is_in(table.column("id"), value_set=pa.array(ids, pa.string())))
-    kept = table.filter(mask)
+def _without(table: pa.Table, ids: list[str], promoted: dict[str, pa.Table] | None = None) -> pa.Table:
+    """``table`` without ``ids``; an erased survivor with a promoted member (survivor id -> row) gets it in its row."""
+    promoted = promoted or {}
+    pieces, start = [], 0
+    erased = set(ids)
+    for i, rid in enumerate(table.column("id").to_pylist()):
+        if rid in erased:
+            pieces.append(table.slice(start, i - start))
+            if rid in promoted:
+                pieces.append(promoted[rid].select(table.column_names).cast(table.schema))
+            start = i + 1
+    pieces.append(table.slice(start))
+    kept = pa.concat_tables(pieces).combine_chunks()
     # Re-offset the token stream: survivors keep their tokens, their starts close the gaps.
     lengths = kept.column("num_tokens").to_numpy().astype(np.int64)
     starts = pa.array(np.concatenate([[0], np.cumsum(lengths)[:-1]]) if kept.num_rows else [], pa.int64())
@@ -167,6 +185,10 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
         new_entries: dict[str, dict[str, Any]] = {}
         placement: dict[str, list] = {name: [] for name in PLACEMENT_SCHEMA.names}
         removed_rows = removed_tokens = 0
+        promoted_by_shard = {}
+        for pr in p.promotions:
+            promoted_by_shard.setdefault(pr.shard, []).append(pr)
+        added_rows = 0
         written: list[str] = []
         try:
             for name, ids in sorted(p.shards.items()):
@@ -178,11 +200,12 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
                 old_path = join(output, "shards", name)
                 old = read_shard(old_path)
                 old_manifest = read_manifest(old_path)
-                table = _without(old, ids)
-                removed_rows += old.num_rows - table.num_rows
-                removed_tokens += int(pc.sum(old.column("num_tokens")).as_py() or 0) - int(
-                    pc.sum(table.column("num_tokens")).as_py() or 0
-                )
+                promoted = promoted_rows(promoted_by_shard.get(name, []), old_path)
+                table = _without(old, ids, promoted)
+                removed = old.filter(pc.is_in(old.column("id"), value_set=pa.array(ids, pa.string())))
+                removed_rows += removed.num_rows
+                removed_tokens += int(pc.sum(removed.column("num_tokens")).as_py() or 0)
+                added_rows += len(promoted)
                 if table.num_rows == 0:
                     renamed[name] = None
                     continue
@@ -195,9 +218,13 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
                 written.append(new_path)
                 entry = write_shard(table, new_path, extra)
                 problems = verify_shard(new_path)
-                left = set(read_shard(new_path).column("id").to_pylist()) & set(erase_ids)
-                if problems or left:
-                    raise ErasureError(f"rewritten shard {new_path} failed verification: {problems or sorted(left)}")
+                new_ids = set(read_shard(new_path).column("id").to_pylist())
+                left = new_ids & set(erase_ids)
+                absent = {pr.record for pr in promoted_by_shard.get(name, [])} - new_ids
+                if problems or left or absent:
+                    raise ErasureError(
+                        f"rewritten shard {new_path} failed verification: {problems or sorted(left) or sorted(absent)}"
+                    )
                 renamed[name] = new_name
                 new_entries[name] = entry
                 run_id = old_manifest.get("run_id") or listed[name].get("run_id")
@@ -211,6 +238,9 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
                 placement["token_start"] += table.column("token_start").to_pylist()
                 placement["token_count"] += table.column("num_tokens").to_pylist()
                 placement["erased"] += [False] * n
+                promoted_ids = {pr.record for pr in promoted_by_shard.get(name, [])}
+                placement["reason"] += [f"promoted:{erasure_id}" if i in promoted_ids else None
+                                        for i in table.column("id").to_pylist()]
         except BaseException:
             for path in written:  # unreferenced: the manifest still lists the old shards
                 with contextlib.suppress(Exception):
@@ -232,7 +262,7 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
                 continue
             for col, value in (
                 ("erasure_id", erasure_id), ("patched_at", now), ("run_id", r["run_id"]), ("id", r["id"]), ("shard", None),
-                ("shard_row", None), ("token_start", None), ("token_count", None), ("erased", True),
+                ("shard_row", None), ("token_start", None), ("token_count", None), ("erased", True), ("reason", None),
             ):
                 placement[col].append(value)
         ledger_dir = join(output, "ledger")
@@ -241,6 +271,7 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
         )
         erasing = set(erase_ids)
         targets = [t for t in p.targets if t.id in erasing]
+        replaced_by = {pr.survivor: pr.record for pr in p.promotions}
         selectors_json = json.dumps(p.selectors, sort_keys=True)
         tomb = {
             "erasure_id": [erasure_id] * len(targets),
@@ -259,6 +290,7 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
             ],
             "policy": [p.subject_policy] * len(targets),
             "derived_keys": [t.derived_keys for t in targets],
+            "replaced_by": [replaced_by.get(t.id) for t in targets],
         }
         write_parquet_atomic(
             pa.table(tomb, schema=TOMBSTONE_SCHEMA), join(ledger_dir, TOMBSTONE_DIR, f"erasure={erasure_id}.parquet")
@@ -274,9 +306,12 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
                 shards.append(s)
         manifest["shards"] = shards
         counts = manifest.setdefault("counts", {})
-        counts["kept"] = counts.get("kept", 0) - removed_rows
+        counts["kept"] = counts.get("kept", 0) - removed_rows + added_rows
         counts["tokens"] = sum(s["tokens"] for s in shards)
         counts["erased"] = counts.get("erased", 0) + removed_rows
+        if added_rows:
+            counts["dropped"] = counts.get("dropped", 0) - added_rows
+            counts["promoted"] = counts.get("promoted", 0) + added_rows
         manifest.setdefault("erasures", []).append(
             {
                 "erasure_id": erasure_id,
@@ -287,6 +322,7 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
                 "rows_removed": removed_rows,
                 "tokens_removed": removed_tokens,
                 "shards": {old: new for old, new in renamed.items()},
+                "promoted": replaced_by,
                 "ledger": f"ledger/{TOMBSTONE_DIR}/erasure={erasure_id}.parquet",
             }
         )
@@ -297,7 +333,10 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
             remove(join(output, "shards", name))
             remove(join(output, "shards", name + MANIFEST_SUFFIX))
         rejects_rewritten = {}
-        for path, ids in sorted(p.rejects.items()):
+        cleanup = {path: list(ids) for path, ids in p.rejects.items()}
+        for pr in p.promotions:  # a promoted record is kept now: it leaves the rejects
+            cleanup.setdefault(pr.rejects, []).append(pr.record)
+        for path, ids in sorted(cleanup.items()):
             table = read_parquet(path)
             keep = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=pa.array(ids, pa.string()))))
             if keep.num_rows:
@@ -319,6 +358,7 @@ def execute(p: ErasurePlan, actor: str | None = None, reason: str = "") -> dict[
         "rows_removed_from_shards": removed_rows,
         "tokens_removed": removed_tokens,
         "shards": renamed,
+        "promoted": replaced_by,
         "rejects": rejects_rewritten,
         **copied,
         "tombstone": join(ledger_dir, TOMBSTONE_DIR, f"erasure={erasure_id}.parquet"),

@@ -5,8 +5,9 @@ subject hashes), widens the set by policy (every member of an erased record's
 duplicate cluster, every synthetic record derived from it, transitively), and
 looks where each record is *now*: the current shards (read for their ids, not
 trusted from the ledger alone), the rejects files, and the copies outside them
-(exports, report samples: :mod:`lineage.copies`). :mod:`lineage.erase` carries
-a plan out.
+(exports, report samples: :mod:`lineage.copies`). Without widening by duplicate
+clusters, an erased survivor's place goes to the best remaining member of its
+cluster (:mod:`lineage.promotion`). :mod:`lineage.erase` carries a plan out.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lineage import copies as copies_
-from lineage.standing import POLICIES
+from lineage.promotion import Promotion, plan_promotions
+from lineage.standing import POLICIES, standing_orders
 from lineage.store import (
     Ledger,
     Selectors,
@@ -76,6 +78,8 @@ class ErasurePlan:
     #: Derived stores (:mod:`operators.core.derived`) that hold data of this output: name -> locations.
     derived: dict[str, list[str]] = field(default_factory=dict)
     copies: copies_.Copies = field(default_factory=copies_.Copies)  # exports and reports holding the records
+    #: Dropped duplicates that take an erased survivor's place in its shard (``near_duplicates`` off).
+    promotions: list[Promotion] = field(default_factory=list)
 
     @property
     def to_erase(self) -> list[Target]:
@@ -103,6 +107,10 @@ class ErasurePlan:
             "policy": self.policy,
             "subject_policy": self.subject_policy,
             "derived": self.derived,
+            "promotions": [
+                {**asdict(pr), "rejects": os.path.relpath(pr.rejects, self.output) if is_local(pr.rejects) else pr.rejects}
+                for pr in self.promotions
+            ],
             "noop": self.noop,
             "records": len(self.targets),
             "by_cause": by_cause,
@@ -268,6 +276,16 @@ def plan(
             warnings.append("the selectors matched no ledger row")
         copies = copies_.find(output, idset)
         warnings += copies.warnings
+        promotions: list[Promotion] = []
+        if not near_duplicates:
+            orders = standing_orders(output)
+            erasing = {t.id for t in targets.values()}
+            promotions, refused = plan_promotions(
+                db, output, manifest, shards, erasing,
+                forbidden_subjects={*selectors.subject_hashes, *orders.subjects},
+                forbidden={*orders.records, *orders.contents},
+            )
+            warnings += refused
         return ErasurePlan(
             output=output,
             selectors=selectors.to_dict(),
@@ -279,6 +297,7 @@ def plan(
             subject_policy=subject_policy,
             derived={name: where for name, where in derived.items() if where},
             copies=copies,
+            promotions=promotions,
         )
     finally:
         db.close()

@@ -100,7 +100,8 @@ def trace(result: dict[str, Any]) -> Group:
             ("run", run["run_id"]),
             ("source", run["source"]),
             ("locator", run["locator"]),
-            ("status", run["status"] + (f" ({run['reason']})" if run["reason"] else "")),
+            ("status", run["status"] + (f" ({run['reason']})" if run["reason"] else "")
+             + (f"; at the run: {run['status_at_run']} ({run['reason_at_run']})" if run.get("promoted_by") else "")),
             ("lang", f"{run['lang']} ({run['lang_score']:.3f})" if run["lang_score"] is not None else run["lang"]),
             ("content hash", run["hashes"]["content"]),
         ]
@@ -269,7 +270,15 @@ def plan(p: dict[str, Any]) -> Group:
         f"later runs {p.get('subject_policy', 'drop')} new records holding a selected person's values", style="dim"
     )
     derived = [Text(f"derived data: {name} ({', '.join(where)})", style="dim") for name, where in p.get("derived", {}).items()]
-    return Group(head, policy, files, *derived, targets, *warnings)
+    promoted = None
+    if p.get("promotions"):
+        promoted = _table("promoted in place of an erased survivor", "survivor", "promoted", "shard", "dropped by",
+                          "policy", wrap=("policy",))
+        pids = short_ids([x for pr in p["promotions"] for x in (pr["survivor"], pr["record"])])
+        for pr in p["promotions"]:
+            promoted.add_row(pids[pr["survivor"]], pids[pr["record"]], shard_name(pr["shard"]), pr["stage"],
+                             ", ".join(pr["policy"]))
+    return Group(*_present(head, policy, files, *derived, targets, promoted, *warnings))
 
 
 def report(r: dict[str, Any]) -> Group:

@@ -57,6 +57,7 @@ class StandingOrders:
         contents: content hash -> erasure id.
         subjects: salted subject hash -> :class:`~operators.core.base.ErasedSubject` (erasure id, policy).
         keys: derived-store keys (``<store>:<key>``) -> erasure id.
+        replacements: an erased dedup survivor's id -> the cluster member promoted in its place.
         erasures: the erasure ids, in order.
     """
 
@@ -64,6 +65,7 @@ class StandingOrders:
     contents: dict[str, str] = field(default_factory=dict)
     subjects: dict[str, ErasedSubject] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
+    replacements: dict[str, str] = field(default_factory=dict)
     erasures: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -73,7 +75,7 @@ class StandingOrders:
         """Everything the orders name, as the derived stores take it."""
         return Erased(
             ids=frozenset(self.records), content_hashes=frozenset(self.contents),
-            subject_hashes=frozenset(self.subjects), keys=frozenset(self.keys),
+            subject_hashes=frozenset(self.subjects), keys=frozenset(self.keys), replacements=dict(self.replacements),
         )
 
     def key(self) -> str:
@@ -94,6 +96,8 @@ def standing_orders(output: str, *others: str) -> StandingOrders:
             orders.records.setdefault(r["id"], eid)
         for h in r["content_hashes"] or []:
             orders.contents.setdefault(h, eid)
+        if r["replaced_by"]:
+            orders.replacements.setdefault(r["id"], r["replaced_by"])
         for k in r["derived_keys"] or []:
             orders.keys.setdefault(k, eid)
         policy = r["policy"] or "drop"

@@ -12,7 +12,9 @@ landed when its run wrote the shards. An erasure rewrites shards, so it writes
 a placement patch for every record it moved (new shard name, row and token
 offset) or removed (``erased``); the :class:`Ledger` view ``ledger`` applies the
 latest patch of each ``(run_id, id)``, so every query sees where a record is
-*now*. A placement is ``current`` when its shard is listed in the dataset
+*now*. A dropped duplicate an erasure promoted into a shard in place of its
+erased survivor is ``kept`` now (``reason`` ``promoted:<erasure id>``; the
+run's own verdict stays in ``status_at_run``/``reason_at_run``). A placement is ``current`` when its shard is listed in the dataset
 manifest as written by that record's run (the shards folder holds the latest
 run's shards only; older runs' placements are history).
 """
@@ -44,6 +46,9 @@ PLACEMENT_SCHEMA = pa.schema(
         pa.field("token_start", pa.int64()),
         pa.field("token_count", pa.int32()),
         pa.field("erased", pa.bool_(), nullable=False),
+        # ``promoted:<erasure id>`` on the row of a dropped duplicate put into a shard in place of its
+        # erased survivor (``forget --no-near-duplicates``); null otherwise.
+        pa.field("reason", pa.string()),
     ]
 )
 
@@ -67,6 +72,8 @@ TOMBSTONE_SCHEMA = pa.schema(
         pa.field("policy", pa.string()),
         # Keys of derived stores (``<store>:<key>``, e.g. a synthetic task id) the erasure removed data under.
         pa.field("derived_keys", pa.list_(pa.string())),
+        # An erased dedup survivor: the cluster member promoted into the shards in its place.
+        pa.field("replaced_by", pa.string()),
     ]
 )
 
@@ -134,8 +141,8 @@ class Ledger:
     """A DuckDB connection with views over one output folder's ledger.
 
     Views: ``ledger_raw`` (the run files as written, plus ``filename``),
-    ``ledger`` (placements patched by erasures, plus ``erased``, ``placed_by``
-    and ``current``), ``placement``, ``tombstones`` and ``shards_now`` (the
+    ``ledger`` (placements patched by erasures, plus ``erased``, ``placed_by``,
+    ``promoted_by``, ``status_at_run``, ``reason_at_run`` and ``current``), ``placement``, ``tombstones`` and ``shards_now`` (the
     dataset manifest's shards).
     """
 
@@ -174,27 +181,41 @@ class Ledger:
         )
         self.con.execute("CREATE VIEW shards_now AS SELECT * FROM shards_now_arrow")
         if self.placement_files:
+            if "reason" not in {r[0] for r in self.con.execute("DESCRIBE placement").fetchall()}:
+                self.con.execute("CREATE OR REPLACE VIEW placement AS SELECT *, NULL::VARCHAR AS reason FROM "
+                                 f"read_parquet({_sql_list(self.placement_files)}, union_by_name=true, hive_partitioning=false)")
             self.con.execute(
                 """
                 CREATE VIEW placement_latest AS
-                SELECT * FROM placement
-                QUALIFY row_number() OVER (PARTITION BY run_id, id ORDER BY patched_at DESC, erasure_id DESC) = 1
+                SELECT p.* EXCLUDE (reason), q.erasure_id AS promoted_by
+                FROM placement p LEFT JOIN (  -- a later rewrite of the shard moves a promoted record, not its promotion
+                    SELECT run_id, id, arg_max(erasure_id, patched_at) AS erasure_id FROM placement
+                    WHERE starts_with(reason, 'promoted:') GROUP BY ALL
+                ) q ON p.run_id = q.run_id AND p.id = q.id
+                QUALIFY row_number() OVER (PARTITION BY p.run_id, p.id ORDER BY p.patched_at DESC, p.erasure_id DESC) = 1
                 """
             )
             patched = """
-                SELECT l.* EXCLUDE (shard, shard_row, token_start, token_count),
+                SELECT l.* EXCLUDE (status, reason, shard, shard_row, token_start, token_count),
+                       CASE WHEN p.promoted_by IS NULL THEN l.status ELSE 'kept' END AS status,
+                       CASE WHEN p.promoted_by IS NULL THEN l.reason ELSE 'promoted:' || p.promoted_by END AS reason,
                        CASE WHEN p.id IS NULL THEN l.shard ELSE p.shard END AS shard,
                        CASE WHEN p.id IS NULL THEN l.shard_row ELSE p.shard_row END AS shard_row,
                        CASE WHEN p.id IS NULL THEN l.token_start ELSE p.token_start END AS token_start,
                        CASE WHEN p.id IS NULL THEN l.token_count ELSE p.token_count END AS token_count,
                        coalesce(p.erased, false) AS erased,
                        p.erasure_id AS placed_by,
+                       p.promoted_by,
+                       l.status AS status_at_run,
+                       l.reason AS reason_at_run,
                        l.shard AS written_shard
                 FROM ledger_raw l LEFT JOIN placement_latest p ON l.run_id = p.run_id AND l.id = p.id
             """
         else:
             patched = """
-                SELECT l.*, false AS erased, NULL::VARCHAR AS placed_by, l.shard AS written_shard FROM ledger_raw l
+                SELECT l.*, false AS erased, NULL::VARCHAR AS placed_by, NULL::VARCHAR AS promoted_by,
+                       l.status AS status_at_run, l.reason AS reason_at_run, l.shard AS written_shard
+                FROM ledger_raw l
             """
         self.con.execute(
             f"""

@@ -125,6 +125,10 @@ def lineage_forget(records, sources, subjects, subject_hashes, reason, actor, ne
     manifest.json, and only then is the old file removed; then the incremental dedup index and synthesis
     caches lose the erased records' data. Running the same request again does nothing.
 
+    With --no-near-duplicates, an erased dedup survivor's place goes to the best remaining member of its
+    cluster by the recipe's survivor policy (its text from the rejects, tokenized like the shard); the plan
+    lists each promotion, or says why there is none.
+
     The tombstone is a standing order: every later run writing this output drops the erased records when it
     reads them again (reason erased:<erasure id>), and drops (or scrubs, --subject-policy) new records holding
     an erased person's values; such runs need a `pii` stage.
@@ -166,6 +170,8 @@ def lineage_forget(records, sources, subjects, subject_hashes, reason, actor, ne
             console.print(f"  export {path}: rewritten without {removed} document(s)")
         for path, removed in result.get("reports", {}).items():
             console.print(f"  report {path}: {removed} sample record(s) cut out")
+        for survivor, promoted in result.get("promoted", {}).items():
+            console.print(f"  {promoted} promoted in place of erased survivor {survivor}")
         if result["tombstone"]:  # none when only copies were left to rewrite (a rerun after a crash)
             console.print(f"  tombstone: {result['tombstone']}")
         for store, files in result["derived"].items():
