@@ -221,40 +221,57 @@ class _ScoreWorker:
 
 
 class _CandidatesWorker:
-    """The pairs of a part whose score falls in the cutoff bin: ``[[score, id], ...]``."""
+    """The pairs of a part whose score falls in the cutoff bin: ``[[score, id], ...]``.
 
-    def __init__(self, cutoff_bin: int):
+    ``column`` and ``sign`` let another scorer rank its own column (``nsfw`` keeps the lowest: sign -1).
+    """
+
+    def __init__(self, cutoff_bin: int, column: str = "clip_score", sign: float = 1.0):
         self.cutoff_bin = cutoff_bin
+        self.column = column
+        self.sign = sign
 
     def __call__(self, item: dict) -> dict:
         table = read_parquet(item["scores"])
         return {
             "candidates": [
                 [s, rid]
-                for rid, s in zip(table.column("id").to_pylist(), table.column("clip_score").to_pylist(), strict=True)
-                if s is not None and _bin(s) == self.cutoff_bin
+                for rid, s in zip(table.column("id").to_pylist(), table.column(self.column).to_pylist(), strict=True)
+                if s is not None and _bin(self.sign * s) == self.cutoff_bin
             ]
         }
 
 
 class _DecideWorker:
-    """Writes a part's patch: above the cutoff bin kept, below dropped, inside it as ranked."""
+    """Writes a part's patch: above the cutoff bin kept, below dropped, inside it as ranked.
 
-    def __init__(self, work_dir: str, cutoff_bin: int):
+    ``column``, ``sign``, ``reason`` and ``label_column`` (its value appended to the reason) let another scorer
+    decide its own column the same way.
+    """
+
+    def __init__(self, work_dir: str, cutoff_bin: int, column: str = "clip_score", sign: float = 1.0,
+                 reason: str = "below_top_fraction", label_column: str | None = None):
         self.work_dir = work_dir
         self.cutoff_bin = cutoff_bin
+        self.column = column
+        self.sign = sign
+        self.reason = reason
+        self.label_column = label_column
 
     def __call__(self, item: dict) -> dict:
         table = read_parquet(item["scores"])
         keep_in_bin = set(item["keep"])
+        labels = table.column(self.label_column).to_pylist() if self.label_column else [None] * table.num_rows
         reasons = []
-        for rid, s in zip(table.column("id").to_pylist(), table.column("clip_score").to_pylist(), strict=True):
+        for rid, s, label in zip(
+            table.column("id").to_pylist(), table.column(self.column).to_pylist(), labels, strict=True
+        ):
             if s is None:
                 reasons.append("undecodable_image")
                 continue
-            b = _bin(s)
+            b = _bin(self.sign * s)
             kept = b > self.cutoff_bin or (b == self.cutoff_bin and rid in keep_in_bin)
-            reasons.append(None if kept else "below_top_fraction")
+            reasons.append(None if kept else f"{self.reason}:{label}" if label else self.reason)
         patch = table.append_column("drop_reason", pa.array(reasons, pa.string()))
         path = join(self.work_dir, "patch", f"{item['name']}.parquet")
         write_parquet_atomic(patch, path)

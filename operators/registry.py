@@ -26,6 +26,9 @@ _BUILTIN_MODULES = (
     "filters.clip",
     "synth.operator",
     "filters.pii",
+    "filters.image_privacy",
+    "filters.nsfw",
+    "filters.recaption",
 )
 
 

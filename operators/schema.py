@@ -43,6 +43,13 @@ BASE_COLUMNS = tuple(BASE_SCHEMA.names)
 # PNG, ...) from reader to shard: decoding is the hygiene and CLIP stages' job.
 IMAGE_TEXT_SCHEMA = BASE_SCHEMA.append(pa.field("image", pa.binary())).append(pa.field("image_hash", pa.string()))
 
+# What image_privacy found in an image and did about it, one entry per kind: ``face``, ``text:PERSON``,
+# ``text:number``, ``text`` (not personal), or a kind of metadata (``gps``, ``serial``, ``xmp``, ...).
+# Counts and kinds only: the ledger never holds pixels or the text read from them.
+IMAGE_REGION_STRUCT = pa.struct(
+    [pa.field("kind", pa.string()), pa.field("count", pa.int32()), pa.field("action", pa.string())]
+)
+
 _PUNCT_RE = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE_RE = re.compile(r"\s+", re.UNICODE)
 

@@ -1,0 +1,389 @@
+"""Privacy in pixels: faces and personal text hidden, location and owner metadata removed, one re-encode.
+
+``image_privacy`` (a stream operator on image-text pairs) decodes each kept
+image once, applies its EXIF orientation, finds faces and lines of text
+(:mod:`filters.image_regions`), and hides each kind by its mode:
+
+* ``blur``: the region shrunk to a few cells across (``6 / strength``) and
+  smoothed back up: no face or letter survives, the colours do;
+* ``pixelate``: the same cells, hard-edged (``8 / strength`` across);
+* ``box``: filled black;
+* ``drop``: the pair is dropped (reason ``face`` or ``text``);
+* ``keep``: not looked for at all.
+
+Text is hidden by policy: ``personal`` (the default) hides only lines the
+``pii`` operator finds a name, phone number, e-mail or account in, or that hold
+a long number or a plate-shaped code; ``all`` hides every line (and needs no
+recognition). EXIF (GPS position, camera serial, owner), XMP, IPTC, comments
+and PNG text are never copied: the pixels are re-encoded once, in the format
+they came in (JPEG with its own quantisation tables and subsampling, so its
+quality is kept; PNG lossless; WebP at ``webp_quality``), the ICC profile kept.
+An image with nothing to hide, no metadata and no rotation passes through
+byte for byte.
+
+Columns: ``image`` (the hidden version: what the shards hold and what later
+stages such as ``clip_score`` see), ``image_output_hash`` beside the input's
+``image_hash``, ``image_regions`` (per kind: how many and what was done, and
+which metadata was removed: counts and kinds, never pixels or text) and
+``image_regions_hidden`` (the count, this stage's score in the ledger).
+Drop reasons: ``face``/``text`` (mode ``drop``), ``undecodable``,
+``too_large``, ``animated``, and ``failed`` when a detector or the encoder
+raises on an image; one bad image never stops the batch.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from collections import Counter
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from filters.image_hygiene import DEFAULT_MAX_PIXELS
+from filters.image_regions import PERSONAL_TYPES, Box, TextLine, face_finder, number_kind, personal_types
+from operators.base import Operator, OperatorConfig
+from operators.registry import register
+from operators.schema import IMAGE_REGION_STRUCT, bytes_hash, kept_mask, set_column
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["blur", "pixelate", "box", "drop", "keep"]
+REGIONS = pa.list_(IMAGE_REGION_STRUCT)
+#: Cells across a region's longer side at strength 1.
+BLUR_CELLS, PIXEL_CELLS = 6, 8
+#: JPEG application segments that carry no personal data: JFIF, the ICC profile, Adobe's colour transform.
+_HARMLESS_APP = {("APP0", b"JFIF"), ("APP2", b"ICC_PROFILE"), ("APP14", b"Adobe")}
+
+
+class ImagePrivacyConfig(OperatorConfig):
+    faces: Mode = Field("blur", description="What to do with faces: blur | pixelate | box | drop (the pair) | keep.")
+    text: Mode = Field("blur", description="What to do with text the policy selects: blur | pixelate | box | drop | keep.")
+    text_policy: Literal["personal", "all"] = Field(
+        "personal",
+        description="personal: only lines holding a name, phone, e-mail, account, a long number or a plate-shaped "
+        "code (recognised by OCR, checked by the pii operator); all: every line of text.",
+    )
+    strength: float = Field(
+        1.0, gt=0, le=8, description="How little detail survives: blur keeps 6/strength cells across a region, "
+        "pixelate 8/strength."
+    )
+    face_margin: float = Field(0.2, ge=0, le=1, description="Grow each face box by this fraction of its size on each side.")
+    text_margin: float = Field(0.2, ge=0, le=2, description="Grow each text box by this fraction of its height on each side.")
+    face_detector: Literal["mtcnn", "haar"] = Field(
+        "mtcnn",
+        description="mtcnn (facenet-pytorch's packaged weights; recall 0.95 on the benchmark's frontal faces) or "
+        "haar (OpenCV's cascade; 0.8, twice as slow on the CPU).",
+    )
+    face_min_size: int = Field(24, ge=8, description="Smallest face looked for, in pixels of the image shrunk to detect_side.")
+    face_score: float = Field(0.9, ge=0, le=1, description="mtcnn: the probability a face needs.")
+    face_min_neighbors: int = Field(3, ge=1, description="haar: overlapping detections a face needs.")
+    detect_side: int = Field(640, ge=64, description="Faces are looked for in the image shrunk to this longest side.")
+    text_side: int = Field(960, ge=64, description="Text lines are looked for in the image shrunk to this longest side.")
+    text_box_score: float = Field(0.5, gt=0, lt=1, description="The text detector's mean probability a line needs.")
+    min_digits: int = Field(5, ge=1, description="A line with this many digits is personal (IDs, numbers OCR ran together).")
+    pii_types: list[str] = Field(
+        default_factory=lambda: list(PERSONAL_TYPES),
+        description="The pii operator's types that make a line personal.",
+    )
+    webp_quality: int = Field(90, ge=1, le=100, description="WebP files are re-encoded at this quality (WebP does not record its own).")
+    keep_icc: bool = Field(True, description="Keep the ICC colour profile (it describes colours, not people).")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0, description="Drop larger images unread (too_large).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="mtcnn runs on a GPU when there is one (auto).")
+    threads: int = Field(
+        1, ge=1, description="Threads per worker process for OpenCV, ONNX Runtime and (mtcnn) torch: one per process is "
+        "what scales across cores; more made each image many times slower on a busy machine."
+    )
+
+
+def metadata_kinds(image) -> list[str]:
+    """Which kinds of metadata an opened image carries (``gps``, ``serial``, ``owner``, ``xmp``, ...), never values."""
+    kinds = set()
+    exif = image.getexif()
+    if exif:
+        kinds.add("exif")
+        sub = exif.get_ifd(0x8769)
+        if exif.get_ifd(0x8825):
+            kinds.add("gps")
+        if 0xA431 in sub or 0xA435 in sub:  # body, lens serial numbers
+            kinds.add("serial")
+        if 0xA430 in sub or 0x013B in exif or 0x8298 in exif:  # camera owner, artist, copyright
+            kinds.add("owner")
+    info = image.info
+    if "xmp" in info or "XML:com.adobe.xmp" in info:
+        kinds.add("xmp")
+    if "photoshop" in info or any(m == "APP13" for m, _ in getattr(image, "applist", [])):
+        kinds.add("iptc")
+    if "comment" in info:
+        kinds.add("comment")
+    if getattr(image, "text", None):
+        kinds.add("text")
+    for marker, body in getattr(image, "applist", []):
+        if marker == "APP1" and (body.startswith(b"Exif") or b"ns.adobe.com/xap" in body[:64]):
+            continue
+        if marker != "APP13" and not any(marker == m and body.startswith(p) for m, p in _HARMLESS_APP):
+            kinds.add("other")
+    return sorted(kinds)
+
+
+def _grow(box: Box, dx: float, dy: float, width: int, height: int) -> Box:
+    x0, y0, x1, y1 = box
+    return (max(0, int(x0 - dx)), max(0, int(y0 - dy)), min(width, int(np.ceil(x1 + dx))), min(height, int(np.ceil(y1 + dy))))
+
+
+def hide(pixels: np.ndarray, box: Box, mode: str, strength: float) -> None:
+    """Hide ``box`` of ``pixels`` (H x W or H x W x C, uint8) in place by ``mode``."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    patch = pixels[y0:y1, x0:x1]
+    h, w = patch.shape[:2]
+    if not h or not w:
+        return
+    if mode == "box":
+        patch[...] = 0
+        if patch.ndim == 3 and patch.shape[2] in (2, 4):
+            patch[..., -1] = 255  # an opaque box, not a hole
+        return
+    cells = max(1.0, (BLUR_CELLS if mode == "blur" else PIXEL_CELLS) / strength)
+    f = cells / max(h, w)
+    small = cv2.resize(patch, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    if mode == "pixelate":
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+    else:
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        sigma = max(h, w) / cells / 2
+        out = cv2.GaussianBlur(out, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+    patch[...] = out.reshape(patch.shape)
+
+
+def encode_like(image, original, fmt: str, config: ImagePrivacyConfig) -> bytes:
+    """``image`` encoded once in ``fmt`` with ``original``'s quality settings and without its metadata."""
+    from PIL import Image, JpegImagePlugin
+
+    kwargs: dict = {}
+    fmt = "JPEG" if fmt == "MPO" else fmt
+    if fmt == "JPEG":
+        image = image if image.mode in ("L", "RGB") else image.convert("RGB")
+        tables = getattr(original, "quantization", None)
+        if tables:
+            kwargs["qtables"] = tables
+            sampling = JpegImagePlugin.get_sampling(original)
+            if sampling != -1:
+                kwargs["subsampling"] = sampling
+        else:
+            kwargs["quality"] = 95
+        if original.info.get("progressive"):
+            kwargs["progressive"] = True
+    elif fmt == "WEBP":
+        kwargs["quality"] = config.webp_quality
+    if config.keep_icc and original.info.get("icc_profile"):
+        kwargs["icc_profile"] = original.info["icc_profile"]
+    if fmt not in Image.SAVE:
+        fmt = "PNG"
+    buf = io.BytesIO()
+    image.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+class _Failed(Exception):
+    """An image this stage cannot handle: its drop reason."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@register
+class ImagePrivacy(Operator):
+    """Hides faces and personal text in images, removes their metadata, and re-encodes each once.
+
+    Replaces ``image``; adds ``image_output_hash``, ``image_regions`` and
+    ``image_regions_hidden``; updates ``image_width``/``image_height`` when
+    the orientation turned the picture. Drop reasons: ``face``, ``text``,
+    ``undecodable``, ``too_large``, ``animated``, ``failed``.
+    """
+
+    name = "image_privacy"
+    version = "1"
+    Config = ImagePrivacyConfig
+    score_column = "image_regions_hidden"
+    extra = "images"
+    extra_modules = ("cv2", "rapidocr_onnxruntime", "onnxruntime", "facenet_pytorch")
+
+    @classmethod
+    def missing_extra(cls) -> str | None:
+        message = super().missing_extra()
+        if message and "facenet_pytorch" in message:
+            # facenet-pytorch declares pins (torch<2.3, numpy<2) that pip would satisfy by downgrading torch.
+            message += "; then: pip install --no-deps facenet-pytorch==2.6.0"
+        return message
+
+    def setup(self) -> None:
+        import cv2
+
+        c = self.config
+        cv2.setNumThreads(c.threads)
+        self._model_faces = None
+        if c.faces != "keep":
+            device = c.device
+            if c.face_detector == "mtcnn":
+                import torch
+
+                torch.set_num_threads(c.threads)
+                if device == "auto":
+                    device = "cuda" if torch.cuda.is_available() else "cpu"
+            self._model_faces = face_finder(c.face_detector, c.face_min_size, c.face_min_neighbors, c.face_score,
+                                            c.detect_side, device)
+        self._model_text = None
+        self._model_pii = None
+        if c.text != "keep":
+            from filters.image_regions import TextLines
+
+            read = c.text_policy == "personal"
+            self._model_text = TextLines(recognise=read, box_score=c.text_box_score, side=c.text_side, threads=c.threads)
+            if read:
+                from filters.pii import Pii
+
+                self._model_pii = Pii(entities=c.pii_types)
+
+    # ---------------------------------------------------------------- per image
+
+    def _open(self, data: bytes | None):
+        """``(original, oriented, format, metadata kinds, turned)`` of one encoded image."""
+        from PIL import Image, ImageOps
+
+        if not data:
+            raise _Failed("undecodable")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    original = Image.open(io.BytesIO(data))
+                finally:
+                    Image.MAX_IMAGE_PIXELS = limit
+                if original.width * original.height > self.config.max_pixels:
+                    raise _Failed("too_large")
+                if getattr(original, "n_frames", 1) > 1 and original.format != "MPO":
+                    raise _Failed("animated")
+                original.load()
+        except _Failed:
+            raise
+        except Exception as e:  # noqa: BLE001 - a hostile file must not stop the batch
+            raise _Failed("undecodable") from e
+        kinds = metadata_kinds(original)
+        turned = original.getexif().get(0x0112, 1) not in (None, 1)
+        oriented = ImageOps.exif_transpose(original)
+        if oriented.mode not in ("L", "LA", "RGB", "RGBA"):
+            transparent = "transparency" in oriented.info or oriented.mode in ("PA", "RGBa", "La")
+            oriented = oriented.convert("RGBA" if transparent else "RGB")
+        return original, oriented, original.format, kinds, turned
+
+    def _find(self, oriented) -> tuple[list[Box], list[TextLine]]:
+        rgb = np.asarray(oriented.convert("RGB"))
+        faces = self._model_faces.find(rgb) if self._model_faces is not None else []
+        lines = self._model_text.find(rgb) if self._model_text is not None else []
+        return faces, lines
+
+    def _kinds(self, pages: list[list[TextLine]]) -> list[list[str]]:
+        """Per image, per line: ``text:<TYPE>`` / ``text:number`` when personal, ``text`` when not."""
+        c = self.config
+        if c.text_policy == "all":
+            return [["text:any"] * len(lines) for lines in pages]
+        try:
+            types = personal_types(pages, self._model_pii)
+        except Exception as e:  # noqa: BLE001 - fail closed: hide every line rather than guess
+            log.warning("image_privacy: personal-text check failed (%s); hiding every line of %d images",
+                        type(e).__name__, len(pages))
+            return [["text:unchecked"] * len(lines) for lines in pages]
+        out = []
+        for lines, found in zip(pages, types, strict=True):
+            kinds = []
+            for line, t in zip(lines, found, strict=True):
+                if t:
+                    kinds.append(f"text:{sorted(t)[0]}")
+                elif number_kind(line.text or "", c.min_digits):
+                    kinds.append("text:number")
+                else:
+                    kinds.append("text")
+            out.append(kinds)
+        return out
+
+    def _apply(self, data: bytes, opened, faces: list[Box], lines: list[TextLine], kinds: list[str]):
+        """``(bytes, width, height, regions, hidden, drop reason)`` of one image."""
+        from PIL import Image
+
+        c = self.config
+        original, oriented, fmt, meta, turned = opened
+        plan: list[tuple[str, Box, str]] = [("face", f, c.faces) for f in faces]
+        plan += [(k, line.box, c.text if k != "text" else "keep") for line, k in zip(lines, kinds, strict=True)]
+        counts = Counter((kind, action) for kind, _, action in plan)
+        regions = [{"kind": k, "count": n, "action": a} for (k, a), n in sorted(counts.items())]
+        regions += [{"kind": k, "count": 1, "action": "removed"} for k in meta]
+        for kind, _, action in plan:
+            if action == "drop":
+                return None, None, None, regions, 0, "face" if kind == "face" else "text"
+        hidden = [(kind, box, action) for kind, box, action in plan if action in ("blur", "pixelate", "box")]
+        width, height = oriented.size
+        if not hidden and not meta and not turned:
+            return data, width, height, regions, 0, None
+        pixels = np.array(oriented)
+        for kind, box, action in hidden:
+            w, h = box[2] - box[0], box[3] - box[1]
+            grow = (c.face_margin * w, c.face_margin * h) if kind == "face" else (c.text_margin * h, c.text_margin * h)
+            hide(pixels, _grow(box, *grow, width, height), action, c.strength)
+        out = encode_like(Image.fromarray(pixels), original, fmt, c)
+        return out, width, height, regions, len(hidden), None
+
+    # ---------------------------------------------------------------- batch
+
+    def process(self, table: pa.Table) -> pa.Table:
+        if "image" not in table.column_names:
+            raise TypeError("image_privacy: these records have no image column; it runs on image-text pairs")
+        rows = [i for i, k in enumerate(kept_mask(table).to_pylist()) if k]
+        images = table.column("image").to_pylist()
+        n = table.num_rows
+        reasons: list[str | None] = [None] * n
+        found: dict[int, tuple] = {}
+        for i in rows:
+            try:
+                opened = self._open(images[i])
+                found[i] = (opened, *self._find(opened[1]))
+            except _Failed as e:
+                reasons[i] = e.reason
+            except Exception as e:  # noqa: BLE001 - a detector bug on one image must not stop the batch
+                log.warning("image_privacy: record %s failed (%s)", table.column("id")[i].as_py(), type(e).__name__)
+                reasons[i] = "failed"
+        order = sorted(found)
+        kinds = dict(zip(order, self._kinds([found[i][2] for i in order]), strict=True))
+        out_images = list(images)
+        out_hash: list[str | None] = [None] * n
+        regions: list[list | None] = [None] * n
+        hidden: list[int | None] = [None] * n
+        widths = table.column("image_width").to_pylist() if "image_width" in table.column_names else None
+        heights = table.column("image_height").to_pylist() if "image_height" in table.column_names else None
+        for i in order:
+            opened, faces, lines = found[i]
+            try:
+                data, w, h, regions[i], hidden[i], reasons[i] = self._apply(images[i], opened, faces, lines, kinds[i])
+            except Exception as e:  # noqa: BLE001
+                log.warning("image_privacy: record %s failed (%s)", table.column("id")[i].as_py(), type(e).__name__)
+                reasons[i] = "failed"
+                continue
+            if data is not None:
+                out_images[i], out_hash[i] = data, bytes_hash(data)
+                if widths is not None:
+                    widths[i], heights[i] = w, h
+        table = set_column(table, "image", pa.array(out_images, pa.binary()))
+        if widths is not None:
+            table = set_column(table, "image_width", pa.array(widths, pa.int32()))
+            table = set_column(table, "image_height", pa.array(heights, pa.int32()))
+        table = set_column(table, "image_output_hash", pa.array(out_hash, pa.string()))
+        table = set_column(table, "image_regions", pa.array(regions, REGIONS))
+        table = set_column(table, "image_regions_hidden", pa.array(hidden, pa.int32()))
+        return self.drop(table, pa.array(reasons, pa.string()))
+
