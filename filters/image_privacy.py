@@ -13,7 +13,7 @@ image once, applies its EXIF orientation, finds faces and lines of text
 
 Text is hidden by policy: ``personal`` (the default) hides only lines the
 ``pii`` operator finds a name, phone number, e-mail or account in, or that hold
-a long number or a plate-shaped code; ``all`` hides every line (and needs no
+a long number, a plate-shaped code or a name-shaped row; ``all`` hides every line (and needs no
 recognition). EXIF (GPS position, camera serial, owner), XMP, IPTC, comments
 and PNG text are never copied: the pixels are re-encoded once, in the format
 they came in (JPEG with its own quantisation tables and subsampling, so its
@@ -44,7 +44,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from filters.image_hygiene import DEFAULT_MAX_PIXELS
-from filters.image_regions import PERSONAL_TYPES, Box, TextLine, face_finder, number_kind, personal_types
+from filters.image_regions import PERSONAL_TYPES, Box, TextLine, face_finder, line_kinds
 from operators.base import Operator, OperatorConfig
 from operators.registry import register
 from operators.schema import IMAGE_REGION_STRUCT, bytes_hash, kept_mask, set_column
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["blur", "pixelate", "box", "drop", "keep"]
 REGIONS = pa.list_(IMAGE_REGION_STRUCT)
+HIDING = ("blur", "pixelate", "box")
 #: Cells across a region's longer side at strength 1.
 BLUR_CELLS, PIXEL_CELLS = 6, 8
 #: JPEG application segments that carry no personal data: JFIF, the ICC profile, Adobe's colour transform.
@@ -84,7 +85,12 @@ class ImagePrivacyConfig(OperatorConfig):
     detect_side: int = Field(640, ge=64, description="Faces are looked for in the image shrunk to this longest side.")
     text_side: int = Field(960, ge=64, description="Text lines are looked for in the image shrunk to this longest side.")
     text_box_score: float = Field(0.5, gt=0, lt=1, description="The text detector's mean probability a line needs.")
-    min_digits: int = Field(5, ge=1, description="A line with this many digits is personal (IDs, numbers OCR ran together).")
+    min_digits: int = Field(5, ge=1, description="A row with this many digits is personal (IDs, numbers OCR ran together).")
+    name_rarity: float | None = Field(
+        3.0, ge=0, le=8,
+        description="A row of 2-4 capitalised words with one rarer in English than this Zipf frequency (wordfreq) "
+        "is a name (names English NER does not know); null: only the pii operator's names.",
+    )
     pii_types: list[str] = Field(
         default_factory=lambda: list(PERSONAL_TYPES),
         description="The pii operator's types that make a line personal.",
@@ -129,35 +135,59 @@ def metadata_kinds(image) -> list[str]:
     return sorted(kinds)
 
 
-def _grow(box: Box, dx: float, dy: float, width: int, height: int) -> Box:
+Polygon = tuple[tuple[int, int], ...]
+
+
+def _grown_box(box: Box, margin: float) -> Polygon:
+    """The corners of ``box`` grown by ``margin`` of its width and height on each side."""
     x0, y0, x1, y1 = box
-    return (max(0, int(x0 - dx)), max(0, int(y0 - dy)), min(width, int(np.ceil(x1 + dx))), min(height, int(np.ceil(y1 + dy))))
+    dx, dy = margin * (x1 - x0), margin * (y1 - y0)
+    a, b, c, d = int(x0 - dx), int(y0 - dy), int(np.ceil(x1 + dx)), int(np.ceil(y1 + dy))
+    return ((a, b), (c, b), (c, d), (a, d))
 
 
-def hide(pixels: np.ndarray, box: Box, mode: str, strength: float) -> None:
-    """Hide ``box`` of ``pixels`` (H x W or H x W x C, uint8) in place by ``mode``."""
+def _grown_line(line: TextLine, margin: float) -> Polygon:
+    """The corners of a (possibly turned) line of text grown by ``margin`` of its height on each side."""
     import cv2
 
-    x0, y0, x1, y1 = box
+    points = line.points or _grown_box(line.box, 0)
+    (cx, cy), (w, h), angle = cv2.minAreaRect(np.asarray(points, np.float32))
+    grow = 2 * margin * min(w, h)
+    corners = cv2.boxPoints(((cx, cy), (w + grow, h + grow), angle))
+    return tuple((int(round(x)), int(round(y))) for x, y in corners)
+
+
+def hide(pixels: np.ndarray, polygon: Polygon, mode: str, strength: float) -> None:
+    """Hide the inside of ``polygon`` in ``pixels`` (H x W or H x W x C, uint8), in place, by ``mode``."""
+    import cv2
+
+    height, width = pixels.shape[:2]
+    corners = np.asarray(polygon, np.int32)
+    x0, y0 = max(0, int(corners[:, 0].min())), max(0, int(corners[:, 1].min()))
+    x1, y1 = min(width, int(corners[:, 0].max()) + 1), min(height, int(corners[:, 1].max()) + 1)
     patch = pixels[y0:y1, x0:x1]
     h, w = patch.shape[:2]
-    if not h or not w:
+    if h <= 0 or w <= 0:
         return
+    inside = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(inside, [corners - (x0, y0)], 1)
+    inside = inside.astype(bool)
     if mode == "box":
-        patch[...] = 0
+        out = np.zeros_like(patch)
         if patch.ndim == 3 and patch.shape[2] in (2, 4):
-            patch[..., -1] = 255  # an opaque box, not a hole
-        return
-    cells = max(1.0, (BLUR_CELLS if mode == "blur" else PIXEL_CELLS) / strength)
-    f = cells / max(h, w)
-    small = cv2.resize(patch, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    if mode == "pixelate":
-        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+            out[..., -1] = 255  # an opaque box, not a hole
     else:
-        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-        sigma = max(h, w) / cells / 2
-        out = cv2.GaussianBlur(out, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
-    patch[...] = out.reshape(patch.shape)
+        cells = max(1.0, (BLUR_CELLS if mode == "blur" else PIXEL_CELLS) / strength)
+        f = cells / max(h, w)
+        small = cv2.resize(patch, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        if mode == "pixelate":
+            out = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+        else:
+            out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+            sigma = max(h, w) / cells / 2
+            out = cv2.GaussianBlur(out, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+        out = out.reshape(patch.shape)
+    patch[inside] = out[inside]
 
 
 def encode_like(image, original, fmt: str, config: ImagePrivacyConfig) -> bytes:
@@ -212,7 +242,7 @@ class ImagePrivacy(Operator):
     Config = ImagePrivacyConfig
     score_column = "image_regions_hidden"
     extra = "images"
-    extra_modules = ("cv2", "rapidocr_onnxruntime", "onnxruntime", "facenet_pytorch")
+    extra_modules = ("cv2", "rapidocr_onnxruntime", "onnxruntime", "wordfreq", "facenet_pytorch")
 
     @classmethod
     def missing_extra(cls) -> str | None:
@@ -290,54 +320,64 @@ class ImagePrivacy(Operator):
         return faces, lines
 
     def _kinds(self, pages: list[list[TextLine]]) -> list[list[str]]:
-        """Per image, per line: ``text:<TYPE>`` / ``text:number`` when personal, ``text`` when not."""
+        """Per image, per line: ``text:<TYPE>`` / ``text:number`` / ``text:name`` when personal, ``text`` when not."""
         c = self.config
         if c.text_policy == "all":
             return [["text:any"] * len(lines) for lines in pages]
         try:
-            types = personal_types(pages, self._model_pii)
+            return line_kinds(pages, self._model_pii, c.min_digits, c.name_rarity)
         except Exception as e:  # noqa: BLE001 - fail closed: hide every line rather than guess
             log.warning("image_privacy: personal-text check failed (%s); hiding every line of %d images",
                         type(e).__name__, len(pages))
             return [["text:unchecked"] * len(lines) for lines in pages]
-        out = []
-        for lines, found in zip(pages, types, strict=True):
-            kinds = []
-            for line, t in zip(lines, found, strict=True):
-                if t:
-                    kinds.append(f"text:{sorted(t)[0]}")
-                elif number_kind(line.text or "", c.min_digits):
-                    kinds.append("text:number")
-                else:
-                    kinds.append("text")
-            out.append(kinds)
-        return out
 
-    def _apply(self, data: bytes, opened, faces: list[Box], lines: list[TextLine], kinds: list[str]):
+    def _plan(self, faces: list[Box], lines: list[TextLine], kinds: list[str]) -> list[tuple[str, Polygon, str]]:
+        """``(kind, corners grown by the kind's margin, action)`` of every region found in an image."""
+        c = self.config
+        plan = [("face", _grown_box(box, c.face_margin), c.faces) for box in faces]
+        for line, kind in zip(lines, kinds, strict=True):
+            plan.append((kind, _grown_line(line, c.text_margin), c.text if kind != "text" else "keep"))
+        return plan
+
+    def _apply(self, data: bytes, opened, plan: list[tuple[str, Polygon, str]]):
         """``(bytes, width, height, regions, hidden, drop reason)`` of one image."""
         from PIL import Image
 
         c = self.config
         original, oriented, fmt, meta, turned = opened
-        plan: list[tuple[str, Box, str]] = [("face", f, c.faces) for f in faces]
-        plan += [(k, line.box, c.text if k != "text" else "keep") for line, k in zip(lines, kinds, strict=True)]
         counts = Counter((kind, action) for kind, _, action in plan)
         regions = [{"kind": k, "count": n, "action": a} for (k, a), n in sorted(counts.items())]
         regions += [{"kind": k, "count": 1, "action": "removed"} for k in meta]
         for kind, _, action in plan:
             if action == "drop":
                 return None, None, None, regions, 0, "face" if kind == "face" else "text"
-        hidden = [(kind, box, action) for kind, box, action in plan if action in ("blur", "pixelate", "box")]
+        hidden = [(box, action) for _, box, action in plan if action in HIDING]
         width, height = oriented.size
         if not hidden and not meta and not turned:
             return data, width, height, regions, 0, None
         pixels = np.array(oriented)
-        for kind, box, action in hidden:
-            w, h = box[2] - box[0], box[3] - box[1]
-            grow = (c.face_margin * w, c.face_margin * h) if kind == "face" else (c.text_margin * h, c.text_margin * h)
-            hide(pixels, _grow(box, *grow, width, height), action, c.strength)
+        for box, action in hidden:
+            hide(pixels, box, action, c.strength)
         out = encode_like(Image.fromarray(pixels), original, fmt, c)
         return out, width, height, regions, len(hidden), None
+
+    def hidden_regions(self, images: list[bytes]) -> list[list[tuple[str, Polygon, str]] | None]:
+        """What the stage does to each image, without doing it: ``(kind, corners, action)`` per region found
+        (None for an image it would drop as unreadable). For benchmarks and for looking into a decision."""
+        if not self._ready:
+            self.setup()
+            self._ready = True
+        found = []
+        for data in images:
+            try:
+                opened = self._open(data)
+            except _Failed:
+                found.append(None)
+                continue
+            found.append(self._find(opened[1]))
+        good = [f for f in found if f is not None]
+        kinds = iter(self._kinds([f[1] for f in good]))
+        return [None if f is None else self._plan(f[0], f[1], next(kinds)) for f in found]
 
     # ---------------------------------------------------------------- batch
 
@@ -369,7 +409,8 @@ class ImagePrivacy(Operator):
         for i in order:
             opened, faces, lines = found[i]
             try:
-                data, w, h, regions[i], hidden[i], reasons[i] = self._apply(images[i], opened, faces, lines, kinds[i])
+                plan = self._plan(faces, lines, kinds[i])
+                data, w, h, regions[i], hidden[i], reasons[i] = self._apply(images[i], opened, plan)
             except Exception as e:  # noqa: BLE001
                 log.warning("image_privacy: record %s failed (%s)", table.column("id")[i].as_py(), type(e).__name__)
                 reasons[i] = "failed"

@@ -8,9 +8,11 @@ Every model here ships inside a package; nothing is downloaded:
   carries, run by ONNX Runtime on the CPU;
 * personal text: the recognised lines of one image, joined, go through the
   ``pii`` operator (names, phone numbers, e-mail, card and account numbers),
-  plus two rules of our own for what it does not cover: a line with many
-  digits (IDs, phone numbers OCR ran together) and a code shaped like a
-  licence plate (``AB12 CDE``, ``PA-907-MN``, ``7ABC123``).
+  plus three rules of our own for what it does not cover: a row with many
+  digits (IDs, phone numbers OCR ran together), a code shaped like a licence
+  plate (``AB12 CDE``, ``PA-907-MN``, ``7ABC123``), and a row shaped like a
+  name with a word rare in English (the names from other countries that
+  English NER does not know: ``Sonia Rybus``, ``Maya van Luinenburg``).
 
 Boxes are ``(x0, y0, x1, y1)`` in pixels of the image handed in.
 """
@@ -29,15 +31,21 @@ PERSONAL_TYPES = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBA
 _GROUPS = re.compile(r"[A-Z0-9]+")
 _LETTER_RUNS = re.compile(r"[A-Z]+")
 _JOINED = re.compile(r"([a-z])([A-Z])")
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*")
+#: Lower-case words inside names (``Maya van Luinenburg``, ``Lucas de la Cruz``).
+_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "da", "di", "do", "dos", "das", "du", "la", "le",
+              "y", "e", "ten", "ter", "bin", "ibn", "al", "el", "zu"}
 
 
 @dataclass(frozen=True)
 class TextLine:
-    """One detected line of text: its box, what OCR read (None when not recognised), the detector's score."""
+    """One detected line of text: its box, what OCR read (None when not recognised), the detector's score,
+    and its four corners (a turned line's box is larger than the line)."""
 
     box: Box
     text: str | None
     score: float
+    points: tuple[tuple[float, float], ...] | None = None
 
 
 def _scaled(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
@@ -157,17 +165,17 @@ class TextLines:
         for item in result or []:
             points, text, score = (item, None, 1.0) if not self.recognise else (item[0], item[1], float(item[2]))
             pts = np.asarray(points, dtype=float)
-            lines.append(TextLine(_back((pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()), 1.0),
-                                  text, score))
+            box = _back((pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()), 1.0)
+            lines.append(TextLine(box, text, score, tuple((float(x), float(y)) for x, y in pts)))
         return lines
 
 
 def number_kind(line: str, min_digits: int) -> str | None:
     """``number`` when a line holds at least ``min_digits`` digits or is shaped like a licence plate, else None.
 
-    A plate-shaped code is 5 to 10 capitals and digits, at least two digits, with no run of more than three
-    letters, written as one group that mixes both (``YO31PUM``) or as several (``TSA 3555``, ``PA-907-MN``):
-    ``EXIT 25``, ``ROUTE 66`` and ``A4 PAPER`` are not.
+    A plate-shaped code is 5 to 10 capitals and digits, at least two digits, written as one group
+    (``YO31PUM``, ``KABB402``: letter runs up to four) or as several with letter runs up to three
+    (``TSA 3555``, ``PA-907-MN``, ``36-RL-DL``): ``EXIT 25``, ``GATE B12`` and ``A4 PAPER`` are not.
     """
     if sum(c.isdigit() for c in line) >= min_digits:
         return "number"
@@ -176,16 +184,28 @@ def number_kind(line: str, min_digits: int) -> str | None:
     groups = _GROUPS.findall(line)
     joined = "".join(groups)
     digits = sum(c.isdigit() for c in joined)
-    mixed = any(any(c.isdigit() for c in g) and any(c.isalpha() for c in g) for g in groups)
-    if (
-        5 <= len(joined) <= 10
-        and digits >= 2
-        and digits < len(joined)
-        and all(len(run) <= 3 for run in _LETTER_RUNS.findall(joined))
-        and (mixed or len(groups) >= 2)
-    ):
+    if not (5 <= len(joined) <= 10 and 2 <= digits < len(joined)):
+        return None
+    longest = max((len(r) for g in groups for r in _LETTER_RUNS.findall(g)), default=0)
+    if (len(groups) == 1 and longest <= 4) or (len(groups) >= 2 and longest <= 3):
         return "number"
     return None
+
+
+def name_shaped(row: str, rare: float) -> bool:
+    """Whether a row reads like a person's name: two to four capitalised words (name particles such as ``van``
+    or ``de`` aside), letters, hyphens and apostrophes only, one of them rare in English (Zipf frequency below
+    ``rare`` by wordfreq: ``Rybus``, ``Luinenburg``), which ordinary signs and titles (``Fresh Coffee``,
+    ``Sales Manager``) are not. Catches the names from other countries English NER does not know."""
+    from wordfreq import zipf_frequency
+
+    words = row.split()
+    names = [w for w in words if w.lower() not in _PARTICLES]
+    if not 2 <= len(words) <= 4 or len(names) < 2:
+        return False
+    if not all(_NAME_WORD.fullmatch(w) and w[0].isupper() for w in names):
+        return False
+    return any(zipf_frequency(part, "en") < rare for w in names for part in re.split(r"[-'’]", w.lower()) if part)
 
 
 def _readable(line: str) -> str:
@@ -194,12 +214,29 @@ def _readable(line: str) -> str:
     return line.title() if line.isupper() else line
 
 
+def rows(lines: list[TextLine]) -> list[int]:
+    """The row of each line, in reading order: a line just right of the one before (their heights overlap by
+    more than half the shorter, the gap is under one and a half heights) is on its row. RapidOCR cuts a wide
+    gap in a name or a plate into two lines; a sign across the picture is another row."""
+    out: list[int] = []
+    for i, line in enumerate(lines):
+        if i:
+            prev = lines[i - 1].box
+            overlap = min(prev[3], line.box[3]) - max(prev[1], line.box[1])
+            shorter = min(prev[3] - prev[1], line.box[3] - line.box[1])
+            same = overlap > 0.5 * shorter and line.box[0] - prev[2] < 1.5 * shorter
+            out.append(out[-1] if same else out[-1] + 1)
+        else:
+            out.append(0)
+    return out
+
+
 def personal_types(pages: list[list[TextLine]], detector) -> list[list[set[str]]]:
     """The pii types found in each line of each image's text: the one place this module meets the pii operator.
 
-    Each image's lines become one text: lines side by side on a row joined by a space, so a name the detector
-    cut in two (``Jessica`` ``Castro``) is read whole; rows by a blank line, so NER does not carry a name on
-    into the next row (``Emma Chapman`` / ``Engineer``), and a finding that does anyway ends with its row.
+    Each image's lines become one text: lines on one row joined by a space, so a name the detector cut in two
+    (``Jessica`` ``Castro``) is read whole; rows by a blank line, so NER does not carry a name on into the next
+    row (``Emma Chapman`` / ``Engineer``), and a finding that does anyway ends with its row.
 
     Args:
         pages: per image, its recognised lines (in RapidOCR's reading order).
@@ -210,13 +247,10 @@ def personal_types(pages: list[list[TextLine]], detector) -> list[list[set[str]]
     texts, spans = [], []
     for lines in pages:
         text, where = "", []
-        for i, line in enumerate(lines):
+        for i, row in enumerate(rows(lines)):
             if i:
-                prev = lines[i - 1].box
-                overlap = min(prev[3], line.box[3]) - max(prev[1], line.box[1])
-                same_row = overlap > 0.5 * min(prev[3] - prev[1], line.box[3] - line.box[1])
-                text += " " if same_row else "\n\n"
-            shown = _readable(line.text or "")
+                text += " " if row == rows(lines)[i - 1] else "\n\n"
+            shown = _readable(lines[i].text or "")
             where.append((len(text), len(text) + len(shown)))
             text += shown
         texts.append(text)
@@ -235,4 +269,27 @@ def personal_types(pages: list[list[TextLine]], detector) -> list[list[set[str]]
                 if f["start"] < end and start < f_end:
                     types[i].add(f["type"])
         out.append(types)
+    return out
+
+
+def line_kinds(pages: list[list[TextLine]], detector, min_digits: int, rare: float | None) -> list[list[str]]:
+    """Per image, per line: ``text:<pii type>``, ``text:number``, ``text:name`` (name-shaped row) when personal,
+    ``text`` when not. The number and name rules read the whole row a line is on."""
+    out = []
+    for lines, types in zip(pages, personal_types(pages, detector), strict=True):
+        row_of = rows(lines)
+        raw: dict[int, str] = {}
+        for line, row in zip(lines, row_of, strict=True):
+            raw[row] = f"{raw[row]} {line.text or ''}" if row in raw else line.text or ""
+        kinds = []
+        for line, row, found in zip(lines, row_of, types, strict=True):
+            if found:
+                kinds.append(f"text:{sorted(found)[0]}")
+            elif number_kind(raw[row], min_digits) or number_kind(line.text or "", min_digits):
+                kinds.append("text:number")
+            elif rare is not None and name_shaped(_readable(raw[row]), rare):
+                kinds.append("text:name")
+            else:
+                kinds.append("text")
+        out.append(kinds)
     return out

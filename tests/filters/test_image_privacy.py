@@ -15,7 +15,7 @@ from PIL import Image  # noqa: E402
 
 from filters import privacy_samples as samples  # noqa: E402
 from filters.image_privacy import ImagePrivacy, metadata_kinds  # noqa: E402
-from filters.image_regions import HaarFaces, MtcnnFaces, TextLines, number_kind  # noqa: E402
+from filters.image_regions import HaarFaces, MtcnnFaces, TextLines, name_shaped, number_kind  # noqa: E402
 from operators.schema import bytes_hash, records_table  # noqa: E402
 
 
@@ -109,19 +109,49 @@ def test_policy_all_hides_every_line(privacy):
     op._model_text = TextLines(recognise=False)
     out = run(op, [samples.jpeg(picture.image)])
     after = " ".join(line.text for line in TextLines().find(decoded(out.column("image")[0].as_py())))
-    for _, _, text in picture.boxes:
+    for _, _, text, _ in picture.boxes:
         assert text not in after
     assert {r["kind"] for r in out.column("image_regions")[0].as_py()} == {"text:any"}
 
 
-@pytest.mark.parametrize("line", ["+33 (0)3 87 17 77 63", "ID 4481902", "TSA 3555", "PA-907-MN", "YO31PUM", "B-AK 4821", "7ABC123"])
+@pytest.mark.parametrize(
+    "line", ["+33 (0)3 87 17 77 63", "ID 4481902", "TSA 3555", "PA-907-MN", "YO31PUM", "B-AK 4821", "7ABC123", "36-RL-DL", "KABB402"]
+)
 def test_numbers_and_plates_are_personal(line):
     assert number_kind(line, 5) == "number"
 
 
-@pytest.mark.parametrize("line", ["Since 1985", "EXIT 25", "ROUTE 66", "A4 PAPER", "OPEN", "Fresh Coffee", "Platform 9", "COVID-19"])
+@pytest.mark.parametrize(
+    "line", ["Since 1985", "EXIT 25", "ROUTE 66", "A4 PAPER", "OPEN", "Fresh Coffee", "Platform 9", "COVID-19", "GATE B12"]
+)
 def test_ordinary_words_and_short_numbers_are_not(line):
     assert number_kind(line, 5) is None
+
+
+@pytest.mark.parametrize("row", ["Sonia Rybus", "Maya van Luinenburg", "Hedvika Kolarova", "Eunan Lyne", "Jan Kowalski-Nowak"])
+def test_names_english_ner_does_not_know_are_name_shaped(row):
+    assert name_shaped(row, 3.0)
+
+
+@pytest.mark.parametrize(
+    "row", ["Fresh Coffee", "Main Street", "Sales Manager", "Hello my name is", "Library", "Rybus", "Open 24 Hours",
+            "Welcome to the Museum of Modern Art"]
+)
+def test_signs_titles_and_single_words_are_not(row):
+    assert not name_shaped(row, 3.0)
+
+
+def test_a_plate_or_name_cut_in_two_lines_is_read_as_its_row():
+    from filters.image_regions import TextLine, line_kinds
+
+    class NoPii:
+        def __call__(self, table):
+            return table.append_column("pii", pa.array([[]] * table.num_rows, pa.list_(pa.struct([]))))
+
+    page = [TextLine((10, 10, 60, 40), "KUQ", 1.0), TextLine((70, 11, 120, 41), "182", 1.0),
+            TextLine((10, 80, 90, 100), "Sonia", 1.0), TextLine((100, 80, 180, 101), "Rybus", 1.0),
+            TextLine((10, 140, 200, 160), "Fresh Coffee", 1.0)]
+    assert line_kinds([page], NoPii(), 5, 3.0) == [["text:number", "text:number", "text:name", "text:name", "text"]]
 
 
 def test_metadata_is_removed_orientation_applied_and_quality_kept(privacy):
@@ -201,3 +231,34 @@ def test_only_kept_rows_are_touched_and_text_records_are_refused(privacy):
     assert out.column("image_regions")[0].as_py() is None
     with pytest.raises(TypeError, match="image-text pairs"):
         privacy(records_table(["text only"]))
+
+
+def test_before_and_after_pictures_for_the_readme(privacy, tmp_path):
+    """Real photographs before and after the stage's defaults; ASSAY_SAVE_SCREENSHOT=1 refreshes docs/image-privacy.jpg."""
+    import os
+    from pathlib import Path
+
+    rng = random.Random(1)  # a seed whose text picture has a badge, a card and a shop sign, over a flower
+    pictures = [samples.astronaut(), samples.text_picture("heldout", rng, kinds=("badge", "card", "sign", "plate")),
+                samples.face_picture("heldout", rng)]
+    befores = [samples.with_metadata(p.image) for p in pictures]
+    out = run(privacy, befores)
+    afters = out.column("image").to_pylist()
+    assert all(metadata_kinds(Image.open(io.BytesIO(a))) == [] for a in afters)
+    assert all(any(r["action"] == "blur" for r in regions) for regions in out.column("image_regions").to_pylist())
+    height = 300
+    tiles = []
+    for data in [*befores, *afters]:
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        tiles.append(image.resize((round(image.width * height / image.height), height), Image.Resampling.LANCZOS))
+    width = sum(t.width for t in tiles[: len(befores)]) + 8 * (len(befores) - 1)
+    sheet = Image.new("RGB", (width, 2 * height + 8), "white")
+    for row in range(2):
+        x = 0
+        for tile in tiles[row * len(befores) : (row + 1) * len(befores)]:
+            sheet.paste(tile, (x, row * (height + 8)))
+            x += tile.width + 8
+    path = tmp_path / "image-privacy.jpg"
+    sheet.save(path, "JPEG", quality=85)
+    if os.environ.get("ASSAY_SAVE_SCREENSHOT"):
+        (Path(__file__).resolve().parents[2] / "docs" / "image-privacy.jpg").write_bytes(path.read_bytes())
