@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import io
 import logging
-import warnings
 from collections import Counter
 from typing import Literal
 
@@ -43,7 +42,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from filters.image_hygiene import DEFAULT_MAX_PIXELS
+from filters.image_hygiene import DEFAULT_MAX_PIXELS, open_unchecked
 from filters.image_regions import PERSONAL_TYPES, Box, TextLine, face_finder, line_kinds
 from operators.base import Operator, OperatorConfig
 from operators.registry import register
@@ -284,23 +283,17 @@ class ImagePrivacy(Operator):
 
     def _open(self, data: bytes | None):
         """``(original, oriented, format, metadata kinds, turned)`` of one encoded image."""
-        from PIL import Image, ImageOps
+        from PIL import ImageOps
 
         if not data:
             raise _Failed("undecodable")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-                try:
-                    original = Image.open(io.BytesIO(data))
-                finally:
-                    Image.MAX_IMAGE_PIXELS = limit
-                if original.width * original.height > self.config.max_pixels:
-                    raise _Failed("too_large")
-                if getattr(original, "n_frames", 1) > 1 and original.format != "MPO":
-                    raise _Failed("animated")
-                original.load()
+            original = open_unchecked(data)
+            if original.width * original.height > self.config.max_pixels:
+                raise _Failed("too_large")
+            if getattr(original, "n_frames", 1) > 1 and original.format != "MPO":
+                raise _Failed("animated")
+            original.load()
         except _Failed:
             raise
         except Exception as e:  # noqa: BLE001 - a hostile file must not stop the batch
