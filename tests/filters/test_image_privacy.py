@@ -262,3 +262,14 @@ def test_before_and_after_pictures_for_the_readme(privacy, tmp_path):
     sheet.save(path, "JPEG", quality=85)
     if os.environ.get("ASSAY_SAVE_SCREENSHOT"):
         (Path(__file__).resolve().parents[2] / "docs" / "image-privacy.jpg").write_bytes(path.read_bytes())
+
+
+def test_a_missing_mtcnn_says_how_to_install_it_without_downgrading_torch(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "facenet_pytorch" else real(name, *a))
+    message = ImagePrivacy.missing_extra()
+    assert "'images' extra" in message and "pip install --no-deps facenet-pytorch==2.6.0" in message
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    assert ImagePrivacy.missing_extra() is None
