@@ -3,7 +3,7 @@
     PYTHONPATH=. python benchmarks/image_privacy.py              # ~10 min on one busy core
     PYTHONPATH=. python benchmarks/image_privacy.py --quick      # fewer pictures
 
-The labelled set (``filters/privacy_samples.py``) is built from real
+The labelled set (``tests/privacy_samples.py``) is built from real
 photographs that packages carry; nothing is downloaded:
 
 * faces: the 100 real frontal face crops of Labeled Faces in the Wild that
@@ -15,7 +15,7 @@ photographs that packages carry; nothing is downloaded:
 * clean: 14 real photographs without faces or text (coffee, a cat, a rocket,
   a retina, a temple, ...).
 
-Three splits (see ``filters/privacy_samples.py``): ``tune`` (faces 0-49,
+Three splits (see ``tests/privacy_samples.py``): ``tune`` (faces 0-49,
 DejaVu fonts, US names, phones and plates, upright cards) chose the face
 detector and every threshold; ``dev`` (other European names, turned cards)
 set the name-shape rule after the first held-out run missed foreign names;
@@ -44,10 +44,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from filters import privacy_samples as samples  # noqa: E402
 from filters.image_privacy import HIDING, ImagePrivacy  # noqa: E402
 from filters.image_regions import HaarFaces, MtcnnFaces  # noqa: E402
-from operators.schema import records_table  # noqa: E402
+from operators.core.schema import records_table  # noqa: E402
+from tests import privacy_samples as samples  # noqa: E402
 
 
 def coverage(shape, hidden) -> float:

@@ -15,7 +15,7 @@ Text is hidden by policy: ``personal`` (the default) hides only lines the
 ``pii`` operator finds a name, phone number, e-mail or account in, or that hold
 a long number, a plate-shaped code or a name-shaped row; ``all`` hides every line (and needs no
 recognition). EXIF (GPS position, camera serial, owner), XMP, IPTC, comments
-and PNG text are never copied: the pixels are re-encoded once, in the format
+and PNG text are never copied (:mod:`filters.image_metadata`): the pixels are re-encoded once, in the format
 they came in (JPEG with its own quantisation tables and subsampling, so its
 quality is kept; PNG lossless; WebP at ``webp_quality``), the ICC profile kept.
 An image with nothing to hide, no metadata and no rotation passes through
@@ -33,7 +33,6 @@ raises on an image; one bad image never stops the batch.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections import Counter
 from typing import Literal
@@ -43,10 +42,10 @@ import pyarrow as pa
 from pydantic import Field
 
 from filters.image_hygiene import DEFAULT_MAX_PIXELS, open_unchecked
-from filters.image_regions import PERSONAL_TYPES, Box, TextLine, face_finder, line_kinds
-from operators.base import Operator, OperatorConfig
-from operators.registry import register
-from operators.schema import IMAGE_REGION_STRUCT, bytes_hash, kept_mask, set_column
+from filters.image_metadata import encode_like, metadata_kinds
+from filters.image_regions import PERSONAL_TYPES, Box, PersonalText, TextLine, face_finder, line_kinds
+from operators.core.base import Operator, OperatorConfig, Resources, Role
+from operators.core.schema import IMAGE_REGION_STRUCT, bytes_hash, kept_mask, set_column
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +54,6 @@ REGIONS = pa.list_(IMAGE_REGION_STRUCT)
 HIDING = ("blur", "pixelate", "box")
 #: Cells across a region's longer side at strength 1.
 BLUR_CELLS, PIXEL_CELLS = 6, 8
-#: JPEG application segments that carry no personal data: JFIF, the ICC profile, Adobe's colour transform.
-_HARMLESS_APP = {("APP0", b"JFIF"), ("APP2", b"ICC_PROFILE"), ("APP14", b"Adobe")}
 
 
 class ImagePrivacyConfig(OperatorConfig):
@@ -98,40 +95,13 @@ class ImagePrivacyConfig(OperatorConfig):
     keep_icc: bool = Field(True, description="Keep the ICC colour profile (it describes colours, not people).")
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0, description="Drop larger images unread (too_large).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="mtcnn runs on a GPU when there is one (auto).")
+    num_gpus: float = Field(
+        1.0, gt=0, le=8, description="GPUs per worker when the cluster has them (mtcnn; a fraction shares one GPU)."
+    )
     threads: int = Field(
         1, ge=1, description="Threads per worker process for OpenCV, ONNX Runtime and (mtcnn) torch: one per process is "
         "what scales across cores; more made each image many times slower on a busy machine."
     )
-
-
-def metadata_kinds(image) -> list[str]:
-    """Which kinds of metadata an opened image carries (``gps``, ``serial``, ``owner``, ``xmp``, ...), never values."""
-    kinds = set()
-    exif = image.getexif()
-    if exif:
-        kinds.add("exif")
-        sub = exif.get_ifd(0x8769)
-        if exif.get_ifd(0x8825):
-            kinds.add("gps")
-        if 0xA431 in sub or 0xA435 in sub:  # body, lens serial numbers
-            kinds.add("serial")
-        if 0xA430 in sub or 0x013B in exif or 0x8298 in exif:  # camera owner, artist, copyright
-            kinds.add("owner")
-    info = image.info
-    if "xmp" in info or "XML:com.adobe.xmp" in info:
-        kinds.add("xmp")
-    if "photoshop" in info or any(m == "APP13" for m, _ in getattr(image, "applist", [])):
-        kinds.add("iptc")
-    if "comment" in info:
-        kinds.add("comment")
-    if getattr(image, "text", None):
-        kinds.add("text")
-    for marker, body in getattr(image, "applist", []):
-        if marker == "APP1" and (body.startswith(b"Exif") or b"ns.adobe.com/xap" in body[:64]):
-            continue
-        if marker != "APP13" and not any(marker == m and body.startswith(p) for m, p in _HARMLESS_APP):
-            kinds.add("other")
-    return sorted(kinds)
 
 
 Polygon = tuple[tuple[int, int], ...]
@@ -189,35 +159,6 @@ def hide(pixels: np.ndarray, polygon: Polygon, mode: str, strength: float) -> No
     patch[inside] = out[inside]
 
 
-def encode_like(image, original, fmt: str, config: ImagePrivacyConfig) -> bytes:
-    """``image`` encoded once in ``fmt`` with ``original``'s quality settings and without its metadata."""
-    from PIL import Image, JpegImagePlugin
-
-    kwargs: dict = {}
-    fmt = "JPEG" if fmt == "MPO" else fmt
-    if fmt == "JPEG":
-        image = image if image.mode in ("L", "RGB") else image.convert("RGB")
-        tables = getattr(original, "quantization", None)
-        if tables:
-            kwargs["qtables"] = tables
-            sampling = JpegImagePlugin.get_sampling(original)
-            if sampling != -1:
-                kwargs["subsampling"] = sampling
-        else:
-            kwargs["quality"] = 95
-        if original.info.get("progressive"):
-            kwargs["progressive"] = True
-    elif fmt == "WEBP":
-        kwargs["quality"] = config.webp_quality
-    if config.keep_icc and original.info.get("icc_profile"):
-        kwargs["icc_profile"] = original.info["icc_profile"]
-    if fmt not in Image.SAVE:
-        fmt = "PNG"
-    buf = io.BytesIO()
-    image.save(buf, fmt, **kwargs)
-    return buf.getvalue()
-
-
 class _Failed(Exception):
     """An image this stage cannot handle: its drop reason."""
 
@@ -226,7 +167,6 @@ class _Failed(Exception):
         self.reason = reason
 
 
-@register
 class ImagePrivacy(Operator):
     """Hides faces and personal text in images, removes their metadata, and re-encodes each once.
 
@@ -239,6 +179,7 @@ class ImagePrivacy(Operator):
     name = "image_privacy"
     version = "1"
     Config = ImagePrivacyConfig
+    role = Role.MAPPER  # it rewrites images; its drops (mode drop, unreadable images) are a mapper's refusals
     score_column = "image_regions_hidden"
     extra = "images"
     extra_modules = ("cv2", "rapidocr_onnxruntime", "onnxruntime", "wordfreq", "facenet_pytorch")
@@ -250,6 +191,14 @@ class ImagePrivacy(Operator):
             # facenet-pytorch declares pins (torch<2.3, numpy<2) that pip would satisfy by downgrading torch.
             message += "; then: pip install --no-deps facenet-pytorch==2.6.0"
         return message
+
+    @property
+    def resources(self) -> Resources:
+        """Each worker loads the detectors once; on GPUs (``num_gpus`` each) when the cluster has them and MTCNN
+        looks for faces, unless device is cpu (OpenCV's cascade and the OCR run on the CPU)."""
+        c = self.config
+        mtcnn = c.faces != "keep" and c.face_detector == "mtcnn"
+        return Resources(gpus=c.num_gpus if mtcnn and c.device != "cpu" else 0, model=True)
 
     def setup(self) -> None:
         import cv2
@@ -275,9 +224,7 @@ class ImagePrivacy(Operator):
             read = c.text_policy == "personal"
             self._model_text = TextLines(recognise=read, box_score=c.text_box_score, side=c.text_side, threads=c.threads)
             if read:
-                from filters.pii import Pii
-
-                self._model_pii = Pii(entities=c.pii_types)
+                self._model_pii = PersonalText(c.pii_types)
 
     # ---------------------------------------------------------------- per image
 
@@ -351,7 +298,7 @@ class ImagePrivacy(Operator):
         pixels = np.array(oriented)
         for box, action in hidden:
             hide(pixels, box, action, c.strength)
-        out = encode_like(Image.fromarray(pixels), original, fmt, c)
+        out = encode_like(Image.fromarray(pixels), original, fmt, c.webp_quality, c.keep_icc)
         return out, width, height, regions, len(hidden), None
 
     def hidden_regions(self, images: list[bytes]) -> list[list[tuple[str, Polygon, str]] | None]:

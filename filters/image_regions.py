@@ -7,7 +7,7 @@ Every model here ships inside a package; nothing is downloaded:
 * text: the PP-OCRv4 detector and recogniser that ``rapidocr-onnxruntime``
   carries, run by ONNX Runtime on the CPU;
 * personal text: the recognised lines of one image, joined, go through the
-  ``pii`` operator (names, phone numbers, e-mail, card and account numbers),
+  ``pii`` operator (:class:`PersonalText`, through its public face only) (names, phone numbers, e-mail, card and account numbers),
   plus three rules of our own for what it does not cover: a row with many
   digits (IDs, phone numbers OCR ran together), a code shaped like a licence
   plate (``AB12 CDE``, ``PA-907-MN``, ``7ABC123``), and a row shaped like a
@@ -20,6 +20,7 @@ Boxes are ``(x0, y0, x1, y1)`` in pixels of the image handed in.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -231,8 +232,32 @@ def rows(lines: list[TextLine]) -> list[int]:
     return out
 
 
-def personal_types(pages: list[list[TextLine]], detector) -> list[list[set[str]]]:
-    """The pii types found in each line of each image's text: the one place this module meets the pii operator.
+class PersonalText:
+    """The ``pii`` operator's findings in texts: the one place image privacy meets it.
+
+    Only its public face is used, so a rewrite of its insides does not reach here: the
+    registry name ``pii``, its ``entities`` parameter (the types to look for), and the
+    ``pii`` column (``type``, ``start``, ``end`` of each finding) it adds to records.
+
+    Args:
+        types: the pii types that make text personal.
+    """
+
+    def __init__(self, types: Sequence[str]):
+        from operators.core import registry
+
+        self._operator = registry.get("pii")(entities=list(types))
+
+    def __call__(self, texts: list[str]) -> list[list[dict]]:
+        """The findings in each text: ``[{"type", "start", "end", ...}, ...]``."""
+        from operators.core.schema import records_table
+
+        found = self._operator(records_table(texts, "image_text")).column("pii").to_pylist()
+        return [f or [] for f in found]
+
+
+def personal_types(pages: list[list[TextLine]], finder: PersonalText) -> list[list[set[str]]]:
+    """The pii types found in each line of each image's text.
 
     Each image's lines become one text: lines on one row joined by a space, so a name the detector cut in two
     (``Jessica`` ``Castro``) is read whole; rows by a blank line, so NER does not carry a name on into the next
@@ -240,10 +265,8 @@ def personal_types(pages: list[list[TextLine]], detector) -> list[list[set[str]]
 
     Args:
         pages: per image, its recognised lines (in RapidOCR's reading order).
-        detector: a ``pii`` operator (``filters.pii.Pii``) configured with the types to look for.
+        finder: what finds personal data in texts (:class:`PersonalText`).
     """
-    from operators.schema import records_table
-
     texts, spans = [], []
     for lines in pages:
         text, where = "", []
@@ -257,11 +280,10 @@ def personal_types(pages: list[list[TextLine]], detector) -> list[list[set[str]]
         spans.append(where)
     if not any(texts):
         return [[set() for _ in lines] for lines in pages]
-    found = detector(records_table(texts, "image_text")).column("pii").to_pylist()
     out = []
-    for text, where, findings in zip(texts, spans, found, strict=True):
+    for text, where, findings in zip(texts, spans, finder(texts), strict=True):
         types: list[set[str]] = [set() for _ in where]
-        for f in findings or []:
+        for f in findings:
             # NER may run a name on over the break into the next row (a job title): a finding ends with its row.
             stop = text.find("\n\n", f["start"])
             f_end = f["end"] if stop < 0 else min(f["end"], stop)
@@ -272,11 +294,11 @@ def personal_types(pages: list[list[TextLine]], detector) -> list[list[set[str]]
     return out
 
 
-def line_kinds(pages: list[list[TextLine]], detector, min_digits: int, rare: float | None) -> list[list[str]]:
+def line_kinds(pages: list[list[TextLine]], finder: PersonalText, min_digits: int, rare: float | None) -> list[list[str]]:
     """Per image, per line: ``text:<pii type>``, ``text:number``, ``text:name`` (name-shaped row) when personal,
     ``text`` when not. The number and name rules read the whole row a line is on."""
     out = []
-    for lines, types in zip(pages, personal_types(pages, detector), strict=True):
+    for lines, types in zip(pages, personal_types(pages, finder), strict=True):
         row_of = rows(lines)
         raw: dict[int, str] = {}
         for line, row in zip(lines, row_of, strict=True):

@@ -9,9 +9,13 @@ the unsafe labels at or above ``label_score``, most confident first.
 
 Decided like ``clip_score``, one or the other:
 
-* ``threshold``: drop a pair whose ``nsfw_score`` is at least this;
-* ``keep_fraction``: keep the least unsafe fraction of the whole run (an exact
-  global rank, with clip_score's histogram, candidates and decide steps).
+* ``threshold``: drop a pair whose ``nsfw_score`` is at least this. A stream
+  filter (:class:`NsfwThreshold`), scoring each batch in the stream segment's
+  workers, which load the detector once;
+* ``keep_fraction``: keep the least unsafe fraction of the whole run. An exact
+  global rank, so a global stage (:class:`NsfwTopFraction`) of three steps:
+  ``score`` here, ``rank`` and ``decide`` from :mod:`operators.core.rank`
+  (the same as ``clip_score``'s).
 
 Drop reasons name the labels: ``unsafe:FEMALE_BREAST_EXPOSED,BUTTOCKS_EXPOSED``
 (``unsafe`` alone when no label reached ``label_score``); ``undecodable_image``.
@@ -20,7 +24,6 @@ Drop reasons name the labels: ``unsafe:FEMALE_BREAST_EXPOSED,BUTTOCKS_EXPOSED``
 from __future__ import annotations
 
 import io
-import math
 import os
 from importlib import resources
 from typing import Any, Literal
@@ -29,11 +32,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
-from filters.clip import HIST_BINS, _bin, _CandidatesWorker, _DecideWorker, cutoff
-from operators.base import GlobalOperator, OperatorConfig
-from operators.io import join, makedirs, read_parquet, write_parquet_atomic
-from operators.registry import register
-from operators.schema import kept_mask
+from operators.core.base import Filter, Operator, OperatorConfig, Resources, Role
+from operators.core.global_stage import GlobalOperator, Plan, StageContext, Step
+from operators.core.io import join, makedirs, read_parquet
+from operators.core.rank import TopFraction
+from operators.core.schema import kept_mask
 
 #: The detector's classes in the order of its outputs (nudenet 3.4.2's 320n.onnx).
 LABELS = (
@@ -45,8 +48,8 @@ LABELS = (
 UNSAFE = ("FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "FEMALE_BREAST_EXPOSED", "BUTTOCKS_EXPOSED", "ANUS_EXPOSED")
 INPUT_SIDE = 320
 
-_SCORES_SCHEMA = pa.schema([("id", pa.string()), ("nsfw_score", pa.float32()), ("nsfw_labels", pa.string())])
-_PATCH_SCHEMA = _SCORES_SCHEMA.append(pa.field("drop_reason", pa.string()))
+COLUMNS = {"nsfw_score": pa.float32(), "nsfw_labels": pa.string()}
+_SCORES_SCHEMA = pa.schema([("id", pa.string()), *COLUMNS.items()])
 
 
 class NsfwConfig(OperatorConfig):
@@ -58,7 +61,11 @@ class NsfwConfig(OperatorConfig):
     label_score: float = Field(0.5, ge=0, le=1, description="A label is named in nsfw_labels (and the drop reason) from this score.")
     model: str | None = Field(None, description="Another detector of the same outputs (.onnx); default: the one in the nudenet wheel.")
     batch_size: int = Field(16, ge=1, description="Images per model call.")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: ONNX Runtime's CUDA provider when installed, else the CPU.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="auto: ONNX Runtime's CUDA provider when installed (onnxruntime-gpu) and the worker sees a GPU, else "
+        "the CPU; cuda: each worker asks for a GPU.",
+    )
     threads: int = Field(1, ge=1, description="ONNX Runtime threads per worker.")
 
     @field_validator("labels")
@@ -148,11 +155,19 @@ def summarise(scores: dict[str, float] | None, labels: list[str], label_score: f
     return unsafe[0][0], ",".join(named) or None
 
 
-class _ScoreWorker:
-    """Scores the kept pairs of a part; decides directly in threshold mode."""
+def score(model: NudeNet, images: list[bytes | None], config: NsfwConfig) -> dict[str, list]:
+    """``nsfw_score`` and ``nsfw_labels`` of each image (None for one that does not decode)."""
+    found = model.label_scores(images, config.batch_size)
+    pairs = [summarise(s, config.labels, config.label_score) for s in found]
+    return {"nsfw_score": [p[0] for p in pairs], "nsfw_labels": [p[1] for p in pairs]}
 
-    def __init__(self, config: dict[str, Any], work_dir: str):
+
+class _ScoreWorker:
+    """Scores the kept pairs of a part (the detector loaded once per process) and writes them for the rank."""
+
+    def __init__(self, config: dict[str, Any], rank: TopFraction, work_dir: str):
         self.config = NsfwConfig(**config)
+        self.rank = rank
         self.work_dir = work_dir
         self._model: NudeNet | None = None
 
@@ -161,82 +176,88 @@ class _ScoreWorker:
         table = read_parquet(item["part"], columns=["id", "image", "keep"])
         table = table.filter(kept_mask(table))
         if not table.num_rows:
-            return {"patch": None, "scores": None, "histogram": None}
+            return {"scores": None}
         if self._model is None:
             self._model = NudeNet(c.model, c.device, c.threads)
-        found = self._model.label_scores(table.column("image").to_pylist(), c.batch_size)
-        pairs = [summarise(s, c.labels, c.label_score) for s in found]
-        scores = pa.array([p[0] for p in pairs], pa.float32())
-        named = pa.array([p[1] for p in pairs], pa.string())
-        ids = table.column("id")
-        if c.threshold is not None:
-            reasons = [
-                "undecodable_image" if s is None else (f"unsafe:{n}" if n else "unsafe") if s >= c.threshold else None
-                for s, n in pairs
-            ]
-            path = join(self.work_dir, "patch", f"{item['name']}.parquet")
-            write_parquet_atomic(pa.table([ids, scores, named, pa.array(reasons, pa.string())], schema=_PATCH_SCHEMA), path)
-            return {"patch": path, "scores": None, "histogram": None}
-        path = join(self.work_dir, "scores", f"{item['name']}.parquet")
-        write_parquet_atomic(pa.table([ids, scores, named], schema=_SCORES_SCHEMA), path)
-        histogram = [0] * HIST_BINS
-        for s in scores.to_numpy(zero_copy_only=False):
-            if not math.isnan(s):
-                histogram[_bin(-float(s))] += 1  # ranked by safety: the least unsafe come first
-        return {"patch": None, "scores": path, "histogram": histogram}
+        found = score(self._model, table.column("image").to_pylist(), c)
+        scores = pa.table({"id": table.column("id"), **{k: pa.array(found[k], t) for k, t in COLUMNS.items()}},
+                          schema=_SCORES_SCHEMA)
+        return self.rank.scored(scores, join(self.work_dir, "scores", f"{item['name']}.parquet"))
 
 
-@register
-class Nsfw(GlobalOperator):
+class Nsfw(Operator):
     """Drops unsafe images by NudeNet's label scores: a threshold, or keeps the least unsafe fraction of the run.
 
     Annotations: ``nsfw_score`` (float32), ``nsfw_labels`` (the unsafe labels
     at or above ``label_score``). Drop reasons: ``unsafe:<labels>``,
-    ``undecodable_image``.
+    ``undecodable_image``. ``Nsfw(...)`` builds an :class:`NsfwThreshold` (a
+    stream filter) or an :class:`NsfwTopFraction` (a global stage), as the
+    configuration asks.
     """
 
     name = "nsfw"
     version = "1"
     Config = NsfwConfig
+    role = Role.FILTER
+    kind = "stream (threshold) or global (keep_fraction)"
     score_column = "nsfw_score"
     extra = "images"
-    extra_modules = ("onnxruntime", "nudenet")
+    extra_modules = ("onnxruntime", "nudenet", "cv2")
 
-    def run_global(self, parts, work_dir, executor):
-        makedirs(work_dir)
-        names = {p: os.path.basename(p).removesuffix(".parquet") for p in parts}
-        scored = executor.map(
-            _ScoreWorker,
-            [{"part": p, "name": names[p]} for p in parts],
-            {"config": self.config.model_dump(), "work_dir": work_dir},
-            desc=f"{self.name}: score",
-            stateful=True,
-        )
-        if self.config.threshold is not None:
-            return {p: [r["patch"]] for p, r in zip(parts, scored, strict=True) if r["patch"]}
-        with_scores = [(p, r) for p, r in zip(parts, scored, strict=True) if r["scores"]]
-        if not with_scores:
-            return {}
-        histogram = [sum(col) for col in zip(*(r["histogram"] for _, r in with_scores), strict=True)]
-        total = sum(histogram)
-        keep = max(1, round(self.config.keep_fraction * total)) if total else 0
-        bin_, take = cutoff(histogram, keep) if total else (HIST_BINS, 0)
-        found = executor.map(
-            _CandidatesWorker, [{"scores": r["scores"]} for _, r in with_scores],
-            {"cutoff_bin": bin_, "column": "nsfw_score", "sign": -1.0}, desc=f"{self.name}: rank", stateful=False,
-        )
-        # Inside the cutoff bin the lowest scores are kept; ties broken by id, whatever the parallelism.
-        ranked = sorted(((s, rid) for f in found for s, rid in f["candidates"]))
-        chosen = {rid for _, rid in ranked[:take]}
-        items = [
-            {"scores": r["scores"], "name": names[p], "keep": [rid for _, rid in f["candidates"] if rid in chosen]}
-            for (p, r), f in zip(with_scores, found, strict=True)
+    def __new__(cls, config: NsfwConfig | dict[str, Any] | None = None, **params: Any):
+        if cls is Nsfw:
+            if isinstance(config, NsfwConfig):
+                config = config.model_copy(update=params)
+            else:
+                config = NsfwConfig(**{**(config or {}), **params})
+            cls = NsfwThreshold if config.threshold is not None else NsfwTopFraction
+        return super().__new__(cls)
+
+    @property
+    def resources(self) -> Resources:
+        """Each worker loads the detector once; it asks for a GPU only with device cuda (a small model: the CPU
+        keeps up)."""
+        return Resources(gpus=1 if self.config.device == "cuda" else 0, model=True)
+
+
+class NsfwThreshold(Nsfw, Filter):
+    """``nsfw`` with a ``threshold``: a stream filter dropping pairs whose ``nsfw_score`` is at least it."""
+
+    kind = "stream"
+    columns = COLUMNS
+
+    def setup(self) -> None:
+        c = self.config
+        self._model = NudeNet(c.model, c.device, c.threads)
+
+    def score(self, table: pa.Table) -> dict[str, list]:
+        return score(self._model, table.column("image").to_pylist(), self.config)
+
+    def decide(self, table: pa.Table) -> list[str | None]:
+        threshold = self.config.threshold
+        return [
+            "undecodable_image" if s is None else None if s < threshold else f"unsafe:{named}" if named else "unsafe"
+            for s, named in zip(table.column("nsfw_score").to_pylist(), table.column("nsfw_labels").to_pylist(),
+                                strict=True)
         ]
-        decided = executor.map(
-            _DecideWorker, items,
-            {"work_dir": work_dir, "cutoff_bin": bin_, "column": "nsfw_score", "sign": -1.0, "reason": "unsafe",
-             "label_column": "nsfw_labels"},
-            desc=f"{self.name}: decide", stateful=False,
-        )
-        return {p: [d["patch"]] for (p, _), d in zip(with_scores, decided, strict=True)}
 
+
+class NsfwTopFraction(Nsfw, GlobalOperator):
+    """``nsfw`` with a ``keep_fraction``: a global stage keeping the run's least unsafe pairs (steps score, rank,
+    decide)."""
+
+    kind = "global"
+
+    def plan(self, ctx: StageContext) -> Plan:
+        makedirs(ctx.work_dir)
+        # Scores lie in [0, 1]; the lowest are kept, and a pair ranked out is dropped naming its labels.
+        rank = TopFraction("nsfw_score", self.config.keep_fraction, lowest=True, low=0.0, high=1.0,
+                           reason="unsafe", label_column="nsfw_labels")
+        scored = yield Step(
+            "score",
+            _ScoreWorker,
+            [{"part": p, "name": os.path.basename(p).removesuffix(".parquet")} for p in ctx.parts],
+            {"config": self.config.model_dump(), "rank": rank, "work_dir": ctx.work_dir},
+            resources=self.resources,
+        )
+        return (yield from rank.steps(ctx.work_dir, ctx.parts, scored))

@@ -35,9 +35,8 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from operators.base import Operator, OperatorConfig
-from operators.registry import register
-from operators.schema import content_hash, kept_mask, set_column
+from operators.core.base import Operator, OperatorConfig, Resources, Role
+from operators.core.schema import content_hash, kept_mask, set_column
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +55,7 @@ class RecaptionConfig(OperatorConfig):
     clip_model: str | None = Field(None, description="keep_if_clip_higher: open_clip architecture (as clip_score's model).")
     clip_checkpoint: str | None = Field(None, description="keep_if_clip_higher: its local checkpoint (as clip_score's checkpoint).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: a GPU when there is one (half precision), else the CPU.")
+    num_gpus: float = Field(1.0, gt=0, le=8, description="GPUs per worker when the cluster has them.")
     threads: int = Field(0, ge=0, description="torch CPU threads per worker; 0 leaves torch's default.")
 
     @model_validator(mode="after")
@@ -140,7 +140,6 @@ def _with_original(meta: str | None, caption: str) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-@register
 class Recaption(Operator):
     """Captions images with a local vision-language model; replaces, adds to, or CLIP-picks the caption.
 
@@ -152,7 +151,14 @@ class Recaption(Operator):
     name = "recaption"
     version = "1"
     Config = RecaptionConfig
+    role = Role.MAPPER
     score_column = "recaption_gain"
+
+    @property
+    def resources(self) -> Resources:
+        """Each worker loads the captioner (and CLIP) once; on GPUs (``num_gpus`` each) when the cluster has them
+        unless device is cpu."""
+        return Resources(gpus=0 if self.config.device == "cpu" else self.config.num_gpus, model=True)
 
     def setup(self) -> None:
         c = self.config

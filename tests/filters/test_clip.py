@@ -4,9 +4,9 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from filters.clip import HIST_BINS, ClipModel, ClipScore, ClipScoreConfig, cutoff
-from filters.clip_tiny import auc, sample_pairs, swapped_caption
-from operators.schema import records_table
+from filters.clip import ClipModel, ClipScore, ClipScoreConfig
+from operators.core.schema import records_table
+from tests.clip_tiny import auc, sample_pairs, swapped_caption
 from tests.conftest import run_global_stage
 
 
@@ -27,14 +27,6 @@ def test_config_takes_threshold_or_fraction_and_a_local_checkpoint():
 def test_a_missing_checkpoint_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="local open_clip checkpoint"):
         ClipModel(ClipScoreConfig(checkpoint=str(tmp_path / "nope.pt"), threshold=0.2))
-
-
-def test_cutoff_keeps_exactly_k_from_the_top():
-    histogram = [0] * HIST_BINS
-    histogram[10], histogram[20], histogram[30] = 5, 4, 3
-    assert cutoff(histogram, 3) == (30, 3)
-    assert cutoff(histogram, 5) == (20, 2)
-    assert cutoff(histogram, 12) == (10, 5)
 
 
 def pair_table(images, captions, source) -> pa.Table:
@@ -95,7 +87,7 @@ def test_keep_fraction_is_a_global_rank_across_parts(tiny_clip, tmp_path):
 
 @pytest.mark.slow
 def test_ray_actor_pool_decides_like_the_local_loop(tiny_clip, tmp_path, ray_local):
-    from operators.executor import RayExecutor
+    from operators.execution.executor import RayExecutor
 
     images, matched, swapped = matched_and_swapped(16, seed=13)
     tables = [pair_table(images[:8], matched[:8], "r0"), pair_table(images[8:], swapped[8:], "r1")]

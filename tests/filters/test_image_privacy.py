@@ -13,10 +13,11 @@ require_extra("images", "cv2", "rapidocr_onnxruntime", "onnxruntime", "facenet_p
 
 from PIL import Image  # noqa: E402
 
-from filters import privacy_samples as samples  # noqa: E402
-from filters.image_privacy import ImagePrivacy, metadata_kinds  # noqa: E402
+from filters.image_metadata import metadata_kinds  # noqa: E402
+from filters.image_privacy import ImagePrivacy  # noqa: E402
 from filters.image_regions import HaarFaces, MtcnnFaces, TextLines, name_shaped, number_kind  # noqa: E402
-from operators.schema import bytes_hash, records_table  # noqa: E402
+from operators.core.schema import bytes_hash, records_table  # noqa: E402
+from tests import privacy_samples as samples  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -144,14 +145,13 @@ def test_signs_titles_and_single_words_are_not(row):
 def test_a_plate_or_name_cut_in_two_lines_is_read_as_its_row():
     from filters.image_regions import TextLine, line_kinds
 
-    class NoPii:
-        def __call__(self, table):
-            return table.append_column("pii", pa.array([[]] * table.num_rows, pa.list_(pa.struct([]))))
+    def no_pii(texts):
+        return [[] for _ in texts]
 
     page = [TextLine((10, 10, 60, 40), "KUQ", 1.0), TextLine((70, 11, 120, 41), "182", 1.0),
             TextLine((10, 80, 90, 100), "Sonia", 1.0), TextLine((100, 80, 180, 101), "Rybus", 1.0),
             TextLine((10, 140, 200, 160), "Fresh Coffee", 1.0)]
-    assert line_kinds([page], NoPii(), 5, 3.0) == [["text:number", "text:number", "text:name", "text:name", "text"]]
+    assert line_kinds([page], no_pii, 5, 3.0) == [["text:number", "text:number", "text:name", "text:name", "text"]]
 
 
 def test_metadata_is_removed_orientation_applied_and_quality_kept(privacy):
@@ -262,6 +262,24 @@ def test_before_and_after_pictures_for_the_readme(privacy, tmp_path):
     sheet.save(path, "JPEG", quality=85)
     if os.environ.get("ASSAY_SAVE_SCREENSHOT"):
         (Path(__file__).resolve().parents[2] / "docs" / "image-privacy.jpg").write_bytes(path.read_bytes())
+
+
+def test_gpus_only_where_mtcnn_looks_for_faces():
+    from operators.core.base import Role
+
+    assert ImagePrivacy.role is Role.MAPPER and ImagePrivacy().resources.model
+    assert ImagePrivacy().resources.gpus == 1 and ImagePrivacy(num_gpus=0.25).resources.gpus == 0.25
+    for cpu_only in (ImagePrivacy(device="cpu"), ImagePrivacy(face_detector="haar"), ImagePrivacy(faces="keep")):
+        assert cpu_only.resources.gpus == 0
+
+
+def test_personal_text_is_found_by_the_registered_pii_operator():
+    """The coupling to pii is its public face: the registry name, ``entities``, the ``pii`` column."""
+    from filters.image_regions import PersonalText
+
+    found = PersonalText(["PERSON", "PHONE_NUMBER"])(["Call Anna Keller on +1 415 555 0132", "Fresh Coffee", ""])
+    assert {f["type"] for f in found[0]} == {"PERSON", "PHONE_NUMBER"} and found[1:] == [[], []]
+    assert {f["type"] for f in PersonalText(["PHONE_NUMBER"])(["Anna Keller, +1 415 555 0132"])[0]} == {"PHONE_NUMBER"}
 
 
 def test_a_missing_mtcnn_says_how_to_install_it_without_downgrading_torch(monkeypatch):

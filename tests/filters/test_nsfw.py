@@ -8,9 +8,9 @@ from tests.conftest import require_extra, run_global_stage
 
 require_extra("images", "onnxruntime", "nudenet", "cv2")
 
-from filters import privacy_samples as samples  # noqa: E402
 from filters.nsfw import LABELS, UNSAFE, Nsfw, NsfwConfig, NudeNet  # noqa: E402
-from operators.schema import records_table  # noqa: E402
+from operators.core.schema import records_table  # noqa: E402
+from tests import privacy_samples as samples  # noqa: E402
 
 PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "flower")
 
@@ -32,6 +32,19 @@ def test_config_takes_one_decision_and_known_labels():
     with pytest.raises(ValidationError, match="unknown label"):
         NsfwConfig(threshold=0.5, labels=["NUDE"])
     assert set(UNSAFE) <= set(LABELS) and NsfwConfig(threshold=0.5).labels == list(UNSAFE)
+
+
+def test_threshold_is_a_stream_filter_and_keep_fraction_a_global_stage_of_three_steps(tmp_path):
+    from operators.core.base import Filter, Role
+    from operators.core.global_stage import GlobalOperator, StageContext
+
+    by_threshold, by_fraction = Nsfw(threshold=0.5), Nsfw(keep_fraction=0.5)
+    assert isinstance(by_threshold, Filter) and not isinstance(by_threshold, GlobalOperator)
+    assert isinstance(by_fraction, GlobalOperator) and not isinstance(by_fraction, Filter)
+    assert by_threshold.role is by_fraction.role is Role.FILTER and by_fraction.resources.model
+    assert by_threshold.resources.gpus == 0 and Nsfw(threshold=0.5, device="cuda").resources.gpus == 1
+    first = next(by_fraction.plan(StageContext(parts=[], work_dir=str(tmp_path), output=str(tmp_path))))
+    assert first.name == "score" and first.resources.model
 
 
 def test_scores_are_nudenets_own(photos):

@@ -8,14 +8,22 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from filters.clip_tiny import sample_pairs, swapped_caption
 from filters.recaption import Recaption, RecaptionConfig
-from operators.schema import content_hash, records_table
+from operators.core.schema import content_hash, records_table
+from tests.clip_tiny import sample_pairs, swapped_caption
 
 
 def test_the_clip_policy_needs_a_local_clip():
     with pytest.raises(ValidationError, match="clip_model and clip_checkpoint"):
         RecaptionConfig(model="m", policy="keep_if_clip_higher")
+
+
+def test_a_model_backed_mapper_on_gpus_unless_told_cpu():
+    from operators.core.base import Role
+
+    assert Recaption(model="m").role is Role.MAPPER
+    assert Recaption(model="m").resources.gpus == 1 and Recaption(model="m").resources.model
+    assert Recaption(model="m", device="cpu").resources.gpus == 0
 
 
 def test_a_missing_model_folder_says_what_to_do(tmp_path):
@@ -83,7 +91,7 @@ def test_a_real_captioner_on_the_gpu():
     folder = os.environ.get("ASSAY_CAPTIONER")
     if not folder or not os.path.isdir(folder):
         pytest.skip("set ASSAY_CAPTIONER to a local image-to-text model folder: none can be downloaded here")
-    from filters import privacy_samples as samples
+    from tests import privacy_samples as samples
 
     out = Recaption(model=folder, device="cuda")(
         records_table(["x", "y"], "g", images=[samples.jpeg(samples.photo("coffee")), samples.jpeg(samples.photo("chelsea"))])

@@ -15,16 +15,17 @@ require_extra("images", "cv2", "rapidocr_onnxruntime", "onnxruntime", "nudenet",
 
 from PIL import Image  # noqa: E402
 
-from filters import privacy_samples as samples  # noqa: E402
 from filters.clip import ClipModel, ClipScoreConfig  # noqa: E402
-from filters.clip_tiny import write_webdataset  # noqa: E402
-from filters.image_privacy import metadata_kinds  # noqa: E402
+from filters.image_metadata import metadata_kinds  # noqa: E402
 from filters.image_regions import MtcnnFaces  # noqa: E402
-from operators.executor import LocalExecutor  # noqa: E402
-from operators.schema import bytes_hash  # noqa: E402
-from operators.shards import read_shard  # noqa: E402
-from pipelines.assets import RecipeSpec, recipe_definitions, recipe_files  # noqa: E402
+from operators.core.schema import bytes_hash  # noqa: E402
+from operators.execution.executor import LocalExecutor  # noqa: E402
+from operators.formats.shards import read_shard  # noqa: E402
+from pipelines.orchestrate.definitions import recipe_definitions  # noqa: E402
+from pipelines.orchestrate.spec import RecipeSpec, recipe_files  # noqa: E402
 from pipelines.recipe import RecipeError, load  # noqa: E402
+from tests import privacy_samples as samples  # noqa: E402
+from tests.clip_tiny import write_webdataset  # noqa: E402
 
 
 def packaged():
@@ -36,7 +37,8 @@ def test_the_recipe_hides_before_clip_scores_and_is_a_dagster_group():
     stages = list(spec.stages)
     assert stages.index("image_hygiene") < stages.index("nsfw") < stages.index("image_privacy") < stages.index("clip_score")
     assert spec.image_text and spec.dedup_stages == ("image_dedup",)
-    assert spec.global_stages == ("nsfw", "clip_score", "image_dedup")
+    # nsfw by threshold is a stream filter; clip_score by keep_fraction ranks the whole run.
+    assert spec.global_stages == ("clip_score", "image_dedup")
     defs = recipe_definitions(packaged())
     assert {a.key.path[0] for a in defs.assets} >= {"image_privacy_raw_documents", "image_privacy_training_shards"}
     assert {a.group_names_by_key[a.key] for a in defs.assets} == {"image_privacy"}
