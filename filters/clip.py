@@ -39,9 +39,9 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from operators.core.base import Filter, Operator, OperatorConfig, Resources, Role
-from operators.core.global_stage import GlobalOperator, Plan, StageContext, Step
-from operators.core.io import join, makedirs, read_parquet
-from operators.core.rank import TopFraction
+from operators.core.global_stage import GlobalOperator, Plan, StageContext
+from operators.core.io import join, read_parquet
+from operators.core.rank import ThresholdOrFraction, TopFraction
 from operators.core.schema import kept_mask
 
 _SCORES_SCHEMA = pa.schema([("id", pa.string()), ("clip_score", pa.float32())])
@@ -204,7 +204,7 @@ class _ScoreWorker:
         return self.rank.scored(pa.table([table.column("id"), values], schema=_SCORES_SCHEMA), path)
 
 
-class ClipScore(Operator):
+class ClipScore(ThresholdOrFraction, Operator):
     """Scores image-caption agreement with open_clip and keeps by threshold or by top fraction of the run.
 
     Annotation: ``clip_score`` (cosine similarity, float32). Drop reasons:
@@ -219,15 +219,6 @@ class ClipScore(Operator):
     role = Role.FILTER
     kind = "stream (threshold) or global (keep_fraction)"
     score_column = "clip_score"
-
-    def __new__(cls, config: ClipScoreConfig | dict[str, Any] | None = None, **params: Any):
-        if cls is ClipScore:
-            if isinstance(config, ClipScoreConfig):
-                config = config.model_copy(update=params)
-            else:
-                config = ClipScoreConfig(**{**(config or {}), **params})
-            cls = ClipThreshold if config.threshold is not None else ClipTopFraction
-        return super().__new__(cls)
 
     @property
     def resources(self) -> Resources:
@@ -266,13 +257,8 @@ class ClipTopFraction(ClipScore, GlobalOperator):
     kind = "global"
 
     def plan(self, ctx: StageContext) -> Plan:
-        makedirs(ctx.work_dir)
         rank = TopFraction("clip_score", self.config.keep_fraction, reason="below_top_fraction")
-        scored = yield Step(
-            "score",
-            _ScoreWorker,
-            [{"part": p, "name": os.path.basename(p).removesuffix(".parquet")} for p in ctx.parts],
-            {"config": self.config.model_dump(), "rank": rank, "work_dir": ctx.work_dir},
-            resources=self.resources,
-        )
-        return (yield from rank.steps(ctx.work_dir, ctx.parts, scored))
+        return (yield from rank.plan(ctx, _ScoreWorker, {"config": self.config.model_dump()}, self.resources))
+
+
+ClipScore.by_threshold, ClipScore.by_fraction = ClipThreshold, ClipTopFraction

@@ -33,9 +33,9 @@ import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from operators.core.base import Filter, Operator, OperatorConfig, Resources, Role
-from operators.core.global_stage import GlobalOperator, Plan, StageContext, Step
-from operators.core.io import join, makedirs, read_parquet
-from operators.core.rank import TopFraction
+from operators.core.global_stage import GlobalOperator, Plan, StageContext
+from operators.core.io import join, read_parquet
+from operators.core.rank import ThresholdOrFraction, TopFraction
 from operators.core.schema import kept_mask
 
 #: The detector's classes in the order of its outputs (nudenet 3.4.2's 320n.onnx).
@@ -185,7 +185,7 @@ class _ScoreWorker:
         return self.rank.scored(scores, join(self.work_dir, "scores", f"{item['name']}.parquet"))
 
 
-class Nsfw(Operator):
+class Nsfw(ThresholdOrFraction, Operator):
     """Drops unsafe images by NudeNet's label scores: a threshold, or keeps the least unsafe fraction of the run.
 
     Annotations: ``nsfw_score`` (float32), ``nsfw_labels`` (the unsafe labels
@@ -203,15 +203,6 @@ class Nsfw(Operator):
     score_column = "nsfw_score"
     extra = "images"
     extra_modules = ("onnxruntime", "nudenet", "cv2")
-
-    def __new__(cls, config: NsfwConfig | dict[str, Any] | None = None, **params: Any):
-        if cls is Nsfw:
-            if isinstance(config, NsfwConfig):
-                config = config.model_copy(update=params)
-            else:
-                config = NsfwConfig(**{**(config or {}), **params})
-            cls = NsfwThreshold if config.threshold is not None else NsfwTopFraction
-        return super().__new__(cls)
 
     @property
     def resources(self) -> Resources:
@@ -249,15 +240,10 @@ class NsfwTopFraction(Nsfw, GlobalOperator):
     kind = "global"
 
     def plan(self, ctx: StageContext) -> Plan:
-        makedirs(ctx.work_dir)
         # Scores lie in [0, 1]; the lowest are kept, and a pair ranked out is dropped naming its labels.
         rank = TopFraction("nsfw_score", self.config.keep_fraction, lowest=True, low=0.0, high=1.0,
                            reason="unsafe", label_column="nsfw_labels")
-        scored = yield Step(
-            "score",
-            _ScoreWorker,
-            [{"part": p, "name": os.path.basename(p).removesuffix(".parquet")} for p in ctx.parts],
-            {"config": self.config.model_dump(), "rank": rank, "work_dir": ctx.work_dir},
-            resources=self.resources,
-        )
-        return (yield from rank.steps(ctx.work_dir, ctx.parts, scored))
+        return (yield from rank.plan(ctx, _ScoreWorker, {"config": self.config.model_dump()}, self.resources))
+
+
+Nsfw.by_threshold, Nsfw.by_fraction = NsfwThreshold, NsfwTopFraction

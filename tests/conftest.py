@@ -20,6 +20,13 @@ def make_table(texts: list[str], lang: list[str] | None = None, source: str = "t
     return table
 
 
+def set_up(op):
+    """``op`` with its models loaded, as its first call would (for a fixture that shares one across tests)."""
+    op.setup()
+    op._ready = True
+    return op
+
+
 def stage_context(op, parts: list[str], folder, work: str | None = None, run_id: str = ""):
     """The context the run engine gives ``op``'s global stage: its work folder, with ``folder`` as the output."""
     from pathlib import Path

@@ -17,8 +17,13 @@ the last two from here:
 No process holds every score::
 
     def plan(self, ctx):
-        scored = yield Step("score", MyScoreWorker, items, {...})   # each result: rank.scored(...)
-        return (yield from rank.steps(ctx.work_dir, ctx.parts, scored))
+        rank = TopFraction("my_score", self.config.keep_fraction)
+        return (yield from rank.plan(ctx, MyScoreWorker, {"config": ...}, self.resources))
+
+where ``MyScoreWorker(rank=..., work_dir=..., **args)`` is called with
+``{"part", "name"}`` and returns ``rank.scored(...)``. An operator decided
+either way, by a threshold or by a keep-fraction, is a
+:class:`ThresholdOrFraction`.
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ import math
 import os
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from operators.core.global_stage import Patches, Step
-from operators.core.io import join, read_parquet, write_parquet_atomic
+from operators.core.base import Resources
+from operators.core.global_stage import Patches, Plan, StageContext, Step
+from operators.core.io import join, makedirs, read_parquet, write_parquet_atomic
 
 #: Equal-width bins over the score range for the global rank.
 HIST_BINS = 4096
@@ -96,6 +102,19 @@ class TopFraction:
                 histogram[self.bin(s)] += 1
         return {"scores": path, "histogram": histogram}
 
+    def plan(self, ctx: StageContext, worker: type, args: dict[str, Any], resources: Resources) -> Plan:
+        """The whole stage: a ``score`` step (``worker(rank=self, work_dir=..., **args)`` called on each part's
+        ``{"part", "name"}``, returning :meth:`scored`'s result), then :meth:`steps`."""
+        makedirs(ctx.work_dir)
+        scored = yield Step(
+            "score",
+            worker,
+            [{"part": p, "name": os.path.basename(p).removesuffix(".parquet")} for p in ctx.parts],
+            {**args, "rank": self, "work_dir": ctx.work_dir},
+            resources=resources,
+        )
+        return (yield from self.steps(ctx.work_dir, ctx.parts, scored))
+
     def steps(self, work_dir: str, parts: list[str], scored: list[dict[str, Any]]) -> Generator[Step, list, Patches]:
         """The ``rank`` and ``decide`` steps after a score step; returns the patches.
 
@@ -125,6 +144,29 @@ class TopFraction:
         decided = yield Step("decide", DecideWorker, items,
                              {"rank": self, "cutoff_bin": cutoff_bin, "work_dir": work_dir})
         return {p: [d["patch"]] for (p, _), d in zip(with_scores, decided, strict=True)}
+
+
+class ThresholdOrFraction:
+    """An operator decided by its score either way, as its configuration asks: ``threshold`` (a stream filter,
+    the class's :attr:`by_threshold`) or ``keep_fraction`` of the whole run (a global stage, :attr:`by_fraction`).
+
+    Mixed in before :class:`~operators.core.base.Operator`; ``Op(...)`` builds the class the configuration's
+    ``threshold`` (set or not) picks. The two classes subclass ``Op`` and are named on it after their definition::
+
+        Op.by_threshold, Op.by_fraction = OpThreshold, OpTopFraction
+    """
+
+    by_threshold: ClassVar[type]
+    by_fraction: ClassVar[type]
+
+    def __new__(cls, config: Any = None, **params: Any):
+        if "by_threshold" in vars(cls):
+            if isinstance(config, cls.Config):
+                config = config.model_copy(update=params)
+            else:
+                config = cls.Config(**{**(config or {}), **params})
+            cls = cls.by_threshold if config.threshold is not None else cls.by_fraction
+        return super().__new__(cls)
 
 
 class RankWorker:

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tests.conftest import require_extra
+from tests.conftest import require_extra, set_up
 
 require_extra("images", "cv2", "rapidocr_onnxruntime", "onnxruntime", "facenet_pytorch")
 
@@ -23,10 +23,7 @@ from tests import privacy_samples as samples  # noqa: E402
 @pytest.fixture(scope="module")
 def privacy():
     """The operator with its models loaded once for the module (MTCNN, PP-OCRv4, spaCy)."""
-    op = ImagePrivacy()
-    op.setup()
-    op._ready = True
-    return op
+    return set_up(ImagePrivacy())
 
 
 def sharing(base: ImagePrivacy, **params) -> ImagePrivacy:

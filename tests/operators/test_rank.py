@@ -78,3 +78,38 @@ def test_at_least_one_and_at_most_all_are_kept(tmp_path, fraction, kept):
     rows = [(f"r{i}", i / 10, None) for i in range(5)]
     reasons = rank_run(TopFraction("s", fraction), [rows], tmp_path)
     assert sum(r is None for r in reasons.values()) == kept
+
+
+def test_the_configuration_picks_threshold_or_fraction():
+    from pydantic import model_validator
+
+    from operators.core.base import Operator, OperatorConfig
+    from operators.core.rank import ThresholdOrFraction
+
+    class Decision(OperatorConfig):
+        threshold: float | None = None
+        keep_fraction: float | None = None
+
+        @model_validator(mode="after")
+        def _one(self):
+            assert (self.threshold is None) != (self.keep_fraction is None)
+            return self
+
+    class Op(ThresholdOrFraction, Operator):
+        name, Config = "op", Decision
+
+        def process(self, table):
+            return table
+
+    class ByThreshold(Op):
+        pass
+
+    class ByFraction(Op):
+        pass
+
+    Op.by_threshold, Op.by_fraction = ByThreshold, ByFraction
+    assert type(Op(threshold=0.5)) is ByThreshold and type(Op({"keep_fraction": 0.5})) is ByFraction
+    # Parameters override a given configuration before the class is picked.
+    op = Op(Decision(threshold=0.5), threshold=None, keep_fraction=0.2)
+    assert type(op) is ByFraction and op.config.keep_fraction == 0.2
+    assert type(ByThreshold(threshold=0.1)) is ByThreshold  # a concrete class is built as itself
