@@ -59,26 +59,29 @@ $(LLAMA): $(STAMP)
 	touch $(LLAMA)
 
 # The optional packages of operators that need them, which the tests run while `make demo` stays lean:
-# `embeddings` (semantic_dedup), `exports` (the export tests read exports back with megatron-core and
-# mosaicml-streaming; writing needs neither). streaming pins numpy<2.2 and every cloud SDK: installed
-# without its declared dependencies (the `exports` extra lists the modules it imports).
-TEST_EXTRAS := test,embeddings,exports
+# `embeddings` (semantic_dedup), `images` (image_privacy, nsfw), `exports` (the export tests read exports
+# back with megatron-core and mosaicml-streaming; writing needs neither). Two are installed without their
+# declared dependencies: mosaicml-streaming pins numpy<2.2 and every cloud SDK (the `exports` extra lists
+# the modules it imports), and facenet-pytorch (MTCNN's weights) pins torch<2.3 and numpy<2, which
+# would make pip downgrade torch.
+TEST_EXTRAS := test,embeddings,exports,images
 EXTRAS := $(VENV)/.assay-extras
 $(EXTRAS): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[$(TEST_EXTRAS)]'
-	$(BIN)/python -m pip install -q --no-deps mosaicml-streaming==0.13.0
+	$(BIN)/python -m pip install -q --no-deps mosaicml-streaming==0.13.0 facenet-pytorch==2.6.0
 	touch $(EXTRAS)
 
 # Build and install the llama.cpp server alone (`assay doctor` suggests it).
 llama: $(LLAMA)
 
 # lint-imports: dependencies point one way (the contracts in pyproject.toml; docs/architecture.md).
+# ASSAY_REQUIRE_EXTRAS: a test of an optional extra fails, rather than skips, when the extra is missing.
 test: setup chromium $(LLAMA) $(EXTRAS)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	ASSAY_REQUIRE_EXTRAS=1 $(BIN)/python -m pytest
 
-test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+test-fast: setup $(EXTRAS)
+	ASSAY_REQUIRE_EXTRAS=1 $(BIN)/python -m pytest -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check .

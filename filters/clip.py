@@ -18,7 +18,8 @@ Two ways to decide, one or the other (DataComp's "CLIP score" baselines):
   writes every part's scores and a histogram of them; ``rank`` reads again the
   bin holding the cutoff to rank the few pairs inside it (ties broken by id, so
   the same run keeps the same pairs whatever the parallelism); ``decide``
-  writes each part's patch. No process holds every score.
+  writes each part's patch. No process holds every score. The rank and decide
+  steps are :mod:`operators.core.rank`'s, shared with ``nsfw``.
 
 Either way the model runs in workers that load it once (an actor pool on Ray),
 on a GPU in half precision when there is one, else on the CPU. The stage adds
@@ -30,22 +31,18 @@ picks the class.
 from __future__ import annotations
 
 import io
-import math
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from operators.core.base import Filter, Operator, OperatorConfig, Resources, Role
-from operators.core.global_stage import GlobalOperator, Plan, StageContext, Step
-from operators.core.io import join, makedirs, read_parquet, write_parquet_atomic
+from operators.core.global_stage import GlobalOperator, Plan, StageContext
+from operators.core.io import join, read_parquet
+from operators.core.rank import ThresholdOrFraction, TopFraction
 from operators.core.schema import kept_mask
-
-#: Equal-width bins of the cosine similarity over [-1, 1] for the global rank.
-HIST_BINS = 4096
 
 _SCORES_SCHEMA = pa.schema([("id", pa.string()), ("clip_score", pa.float32())])
 
@@ -183,15 +180,12 @@ class ClipModel:
         return out
 
 
-def _bin(score: float) -> int:
-    return min(HIST_BINS - 1, max(0, int((score + 1.0) / 2.0 * HIST_BINS)))
-
-
 class _ScoreWorker:
-    """Scores the kept pairs of a part (one model per process): their scores and a histogram of them."""
+    """Scores the kept pairs of a part (one model per process) and writes them with the rank's histogram."""
 
-    def __init__(self, config: dict[str, Any], work_dir: str):
+    def __init__(self, config: dict[str, Any], rank: TopFraction, work_dir: str):
         self.config = ClipScoreConfig(**config)
+        self.rank = rank
         self.work_dir = work_dir
         self._model: ClipModel | None = None
 
@@ -199,7 +193,7 @@ class _ScoreWorker:
         table = read_parquet(item["part"], columns=["id", "text", "image", "keep"])
         table = table.filter(kept_mask(table))
         if not table.num_rows:
-            return {"scores": None, "histogram": None, "scored": 0}
+            return {"scores": None}
         if self._model is None:
             self._model = ClipModel(self.config)
         scores = self._model.score(
@@ -207,66 +201,10 @@ class _ScoreWorker:
         )
         values = pa.array(scores, pa.float32())
         path = join(self.work_dir, "scores", f"{item['name']}.parquet")
-        write_parquet_atomic(pa.table([table.column("id"), values], schema=_SCORES_SCHEMA), path)
-        histogram = [0] * HIST_BINS
-        for s in values.to_numpy(zero_copy_only=False):
-            if not math.isnan(s):
-                histogram[_bin(float(s))] += 1
-        return {"scores": path, "histogram": histogram, "scored": int(pc.count(values).as_py())}
+        return self.rank.scored(pa.table([table.column("id"), values], schema=_SCORES_SCHEMA), path)
 
 
-class _CandidatesWorker:
-    """The pairs of a part whose score falls in the cutoff bin: ``[[score, id], ...]``."""
-
-    def __init__(self, cutoff_bin: int):
-        self.cutoff_bin = cutoff_bin
-
-    def __call__(self, item: dict) -> dict:
-        table = read_parquet(item["scores"])
-        return {
-            "candidates": [
-                [s, rid]
-                for rid, s in zip(table.column("id").to_pylist(), table.column("clip_score").to_pylist(), strict=True)
-                if s is not None and _bin(s) == self.cutoff_bin
-            ]
-        }
-
-
-class _DecideWorker:
-    """Writes a part's patch: above the cutoff bin kept, below dropped, inside it as ranked."""
-
-    def __init__(self, work_dir: str, cutoff_bin: int):
-        self.work_dir = work_dir
-        self.cutoff_bin = cutoff_bin
-
-    def __call__(self, item: dict) -> dict:
-        table = read_parquet(item["scores"])
-        keep_in_bin = set(item["keep"])
-        reasons = []
-        for rid, s in zip(table.column("id").to_pylist(), table.column("clip_score").to_pylist(), strict=True):
-            if s is None:
-                reasons.append("undecodable_image")
-                continue
-            b = _bin(s)
-            kept = b > self.cutoff_bin or (b == self.cutoff_bin and rid in keep_in_bin)
-            reasons.append(None if kept else "below_top_fraction")
-        patch = table.append_column("drop_reason", pa.array(reasons, pa.string()))
-        path = join(self.work_dir, "patch", f"{item['name']}.parquet")
-        write_parquet_atomic(patch, path)
-        return {"patch": path}
-
-
-def cutoff(histogram: list[int], keep: int) -> tuple[int, int]:
-    """``(bin, how many of that bin to keep)`` so that exactly ``keep`` top scores are kept."""
-    above = 0
-    for b in range(HIST_BINS - 1, -1, -1):
-        if above + histogram[b] >= keep:
-            return b, keep - above
-        above += histogram[b]
-    return 0, histogram[0]
-
-
-class ClipScore(Operator):
+class ClipScore(ThresholdOrFraction, Operator):
     """Scores image-caption agreement with open_clip and keeps by threshold or by top fraction of the run.
 
     Annotation: ``clip_score`` (cosine similarity, float32). Drop reasons:
@@ -281,15 +219,6 @@ class ClipScore(Operator):
     role = Role.FILTER
     kind = "stream (threshold) or global (keep_fraction)"
     score_column = "clip_score"
-
-    def __new__(cls, config: ClipScoreConfig | dict[str, Any] | None = None, **params: Any):
-        if cls is ClipScore:
-            if isinstance(config, ClipScoreConfig):
-                config = config.model_copy(update=params)
-            else:
-                config = ClipScoreConfig(**{**(config or {}), **params})
-            cls = ClipThreshold if config.threshold is not None else ClipTopFraction
-        return super().__new__(cls)
 
     @property
     def resources(self) -> Resources:
@@ -328,30 +257,8 @@ class ClipTopFraction(ClipScore, GlobalOperator):
     kind = "global"
 
     def plan(self, ctx: StageContext) -> Plan:
-        makedirs(ctx.work_dir)
-        names = {p: os.path.basename(p).removesuffix(".parquet") for p in ctx.parts}
-        scored = yield Step(
-            "score",
-            _ScoreWorker,
-            [{"part": p, "name": names[p]} for p in ctx.parts],
-            {"config": self.config.model_dump(), "work_dir": ctx.work_dir},
-            resources=self.resources,
-        )
-        with_scores = [(p, r) for p, r in zip(ctx.parts, scored, strict=True) if r["scores"]]
-        histogram = [sum(col) for col in zip(*(r["histogram"] for _, r in with_scores), strict=True)]
-        total = sum(histogram)
-        if not total:
-            items = [{"scores": r["scores"], "name": names[p], "keep": []} for p, r in with_scores]
-            bin_ = HIST_BINS
-        else:
-            keep = max(1, round(self.config.keep_fraction * total))
-            bin_, take = cutoff(histogram, keep)
-            found = yield Step("rank", _CandidatesWorker, [{"scores": r["scores"]} for _, r in with_scores], {"cutoff_bin": bin_})
-            ranked = sorted(((s, rid) for f in found for s, rid in f["candidates"]), key=lambda c: (-c[0], c[1]))
-            chosen = {rid for _, rid in ranked[:take]}
-            items = [
-                {"scores": r["scores"], "name": names[p], "keep": [rid for _, rid in f["candidates"] if rid in chosen]}
-                for (p, r), f in zip(with_scores, found, strict=True)
-            ]
-        decided = yield Step("decide", _DecideWorker, items, {"work_dir": ctx.work_dir, "cutoff_bin": bin_})
-        return {p: [d["patch"]] for (p, _), d in zip(with_scores, decided, strict=True)}
+        rank = TopFraction("clip_score", self.config.keep_fraction, reason="below_top_fraction")
+        return (yield from rank.plan(ctx, _ScoreWorker, {"config": self.config.model_dump()}, self.resources))
+
+
+ClipScore.by_threshold, ClipScore.by_fraction = ClipThreshold, ClipTopFraction

@@ -44,6 +44,23 @@ def dhash(image, side: int = HASH_SIDE) -> str:
     return f"{value:0{side * side // 4}x}"
 
 
+def open_unchecked(data: bytes):
+    """Open (not decode) an encoded image with Pillow's own pixel limit lifted.
+
+    Pillow warns above ``MAX_IMAGE_PIXELS`` and raises above twice that; the
+    caller's own limit decides instead, from the header, before any pixel is decoded.
+    """
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(io.BytesIO(data))
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
 class ImageHygieneConfig(OperatorConfig):
     min_side: int = Field(32, ge=1, description="Drop images whose shorter side has fewer pixels (too_small).")
     max_aspect_ratio: float = Field(
@@ -91,14 +108,8 @@ class ImageHygiene(Filter):
         width = height = fmt = None
         try:
             with warnings.catch_warnings():
-                # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that;
-                # our own limit below decides, before any pixel is decoded.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-                try:
-                    image = Image.open(io.BytesIO(data))
-                finally:
-                    Image.MAX_IMAGE_PIXELS = limit
+                image = open_unchecked(data)
                 width, height = image.size
                 fmt = image.format
                 if width * height > self.config.max_pixels:

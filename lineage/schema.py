@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from operators.core.schema import GENERATOR_STRUCT, PII_STRUCT
+from operators.core.schema import GENERATOR_STRUCT, IMAGE_REGION_STRUCT, PII_STRUCT
 
 OP_STRUCT = pa.struct(
     [
@@ -33,6 +33,9 @@ PASSTHROUGH = {
     "generator": GENERATOR_STRUCT,
     # Image-text pairs: the hash of the image bytes as read (finds every copy of an image).
     "image_hash": pa.string(),
+    # ...and of the image the shards hold after image_privacy, with what it hid and removed.
+    "image_output_hash": pa.string(),
+    "image_regions": pa.list_(IMAGE_REGION_STRUCT),
 }
 
 LEDGER_SCHEMA = pa.schema(

@@ -205,6 +205,7 @@ def load(
     *,
     overrides: dict[str, Any] | None = None,
     check_paths: bool = True,
+    check_extras: bool = True,
 ) -> LoadedRecipe:
     """Load and validate a recipe file (or an already parsed dict).
 
@@ -214,6 +215,8 @@ def load(
             the command line, so their paths (``output``, ``sources[].path``) are relative to the
             current directory, not to the recipe's folder.
         check_paths: check that sources match files and output is writable.
+        check_extras: check that every operator's optional packages are installed (off only to draw a
+            recipe, e.g. its Dagster assets, in an installation that will not run it).
 
     Raises:
         RecipeError: naming file, line and field of the first problem found.
@@ -261,7 +264,7 @@ def load(
         for i, s in enumerate(recipe.sources):
             _check_within(s.path, roots, path, root, ("sources", i, "path"))
         _check_within(recipe.output, roots, path, root, ("output",))
-    operators = _build_operators(recipe, path, root)
+    operators = _build_operators(recipe, path, root, check_extras)
     if check_paths:
         for i, s in enumerate(recipe.sources):
             try:
@@ -351,7 +354,7 @@ def _resolve_path(value: str, base: Path) -> str:
     return str((base / value).resolve())
 
 
-def _build_operators(recipe: Recipe, path: Path | None, root) -> list[Operator]:
+def _build_operators(recipe: Recipe, path: Path | None, root, check_extras: bool = True) -> list[Operator]:
     operators = []
     for i, stage in enumerate(recipe.stages):
         if not stage.enabled:
@@ -360,7 +363,7 @@ def _build_operators(recipe: Recipe, path: Path | None, root) -> list[Operator]:
             cls = registry.get(stage.op)
         except registry.UnknownOperatorError as e:
             raise RecipeError(_where(path, root, ("stages", i, "op"), e.args[0])) from None
-        if missing := cls.missing_extra():
+        if check_extras and (missing := cls.missing_extra()):
             raise RecipeError(_where(path, root, ("stages", i, "op"), missing))
         try:
             operators.append(cls(stage.params))

@@ -20,6 +20,13 @@ def make_table(texts: list[str], lang: list[str] | None = None, source: str = "t
     return table
 
 
+def set_up(op):
+    """``op`` with its models loaded, as its first call would (for a fixture that shares one across tests)."""
+    op.setup()
+    op._ready = True
+    return op
+
+
 def stage_context(op, parts: list[str], folder, work: str | None = None, run_id: str = ""):
     """The context the run engine gives ``op``'s global stage: its work folder, with ``folder`` as the output."""
     from pathlib import Path
@@ -125,3 +132,28 @@ def tiny_clip(tmp_path_factory):
     from tests.clip_tiny import train_tiny_clip
 
     return train_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
+
+
+def require_extra(extra: str, *modules: str) -> None:
+    """Skip the calling test module when an optional extra's modules are missing.
+
+    Under ``make test`` (``ASSAY_REQUIRE_EXTRAS=1``) a missing extra is an error instead, so the suite
+    that CI runs can never pass by skipping the tests of an extra.
+    """
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    message = f"the {extra!r} extra is not installed (missing {', '.join(missing)}): pip install 'assay[{extra}]'"
+    if os.environ.get("ASSAY_REQUIRE_EXTRAS"):
+        raise RuntimeError(message)
+    pytest.skip(message, allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_captioner(tmp_path_factory):
+    """A tiny ViT-GPT-2 captioner trained on coloured shapes, once per test session (tens of seconds)."""
+    from tests.recaption_tiny import train_tiny_captioner
+
+    return train_tiny_captioner(tmp_path_factory.mktemp("tiny-captioner"))

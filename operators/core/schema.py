@@ -66,6 +66,13 @@ GENERATOR_STRUCT = pa.struct(
     ]
 )
 
+# What image_privacy found in an image and did about it, one entry per kind: ``face``, ``text:PERSON``,
+# ``text:number``, ``text`` (not personal), or a kind of metadata (``gps``, ``serial``, ``xmp``, ...).
+# Counts and kinds only: the ledger never holds pixels or the text read from them.
+IMAGE_REGION_STRUCT = pa.struct(
+    [pa.field("kind", pa.string()), pa.field("count", pa.int32()), pa.field("action", pa.string())]
+)
+
 
 class Status(StrEnum):
     """A record's fate in a run, as the ledger, the rejects and every count name it."""

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from filters.clip import HIST_BINS, ClipModel, ClipScore, ClipScoreConfig, cutoff
+from filters.clip import ClipModel, ClipScore, ClipScoreConfig
 from operators.core.schema import records_table
 from tests.clip_tiny import auc, sample_pairs, swapped_caption
 from tests.conftest import run_global_stage
@@ -27,14 +27,6 @@ def test_config_takes_threshold_or_fraction_and_a_local_checkpoint():
 def test_a_missing_checkpoint_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="local open_clip checkpoint"):
         ClipModel(ClipScoreConfig(checkpoint=str(tmp_path / "nope.pt"), threshold=0.2))
-
-
-def test_cutoff_keeps_exactly_k_from_the_top():
-    histogram = [0] * HIST_BINS
-    histogram[10], histogram[20], histogram[30] = 5, 4, 3
-    assert cutoff(histogram, 3) == (30, 3)
-    assert cutoff(histogram, 5) == (20, 2)
-    assert cutoff(histogram, 12) == (10, 5)
 
 
 def pair_table(images, captions, source) -> pa.Table:

@@ -15,7 +15,7 @@ from operators.execution.executor import LocalExecutor
 from pipelines.checks import no_residual_pii
 from pipelines.orchestrate.metadata import tally as dagster_tally
 from pipelines.recipe import load
-from tests.conftest import make_table, write_jsonl
+from tests.conftest import make_table, set_up, write_jsonl
 
 GH = "ghp_" + "Ab3dE" * 7 + "x"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
@@ -43,10 +43,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def op():
-    operator = Pii()
-    operator.setup()
-    operator._ready = True
-    return operator
+    return set_up(Pii())
 
 
 def _findings(table: pa.Table) -> list[list[dict]]:
