@@ -132,7 +132,7 @@ def held_out_documents(sample_docs: int) -> list[dict]:
     from operators.sample_corpus import generate
 
     for record in generate(sample_docs, seed=23):
-        docs.append({"id": f"sample:{record['id']}", "text": record["text"]})
+        docs.append({"id": f"sample:{record['doc_id']}", "text": record["text"]})
     return docs
 
 

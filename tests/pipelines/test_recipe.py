@@ -87,3 +87,16 @@ def test_packaged_demo_recipe_validates(tmp_path):
     assert [op.name for op in loaded.operators] == [
         "normalize", "lang_id", "toxicity", "gopher_quality", "gopher_repetition", "c4_fineweb", "pii", "exact_dedup", "fuzzy_dedup"
     ]
+
+
+def test_packaged_fineweb_recipe_is_finewebs_chain(tmp_path):
+    corpus = write_jsonl(tmp_path / "c.jsonl", [{"text": "x"}])
+    loaded = load("fineweb", overrides={"sources": [{"path": corpus}], "output": str(tmp_path / "o")})
+    ops = loaded.operators
+    assert [op.name for op in ops] == [
+        "normalize", "lang_id", "gopher_repetition", "gopher_quality", "c4", "fineweb", "fuzzy_dedup", "pii"
+    ]
+    # Each filter decides as DataTrove's, with DataTrove's defaults except C4's terminal-punctuation rule.
+    assert all(op.config.compat == "datatrove" and op.config.language == "en" for op in ops[2:6])
+    assert not ops[4].config.filter_no_terminal_punct
+    assert (ops[6].config.bands, ops[6].config.rows, ops[6].config.ngram) == (14, 8, 5)
