@@ -41,9 +41,7 @@ def topic_model(tmp_path_factory):
     records += [{"text": t, "label": "cooking"} for t in _sentences(FOOD, FOOD_VERBS, 80, 2)]
     data = write_jsonl(tmp / "topics.jsonl", records)
     examples, files = read_labelled([data])
-    result = train(
-        examples, files, tmp / "topic.bin", params=Params(epoch=30, dim=16, bucket=200_000, thread=1), languages=["en"]
-    )
+    result = train(examples, files, tmp / "topic.bin", params=Params(epoch=30, dim=16, bucket=200_000, thread=1), languages=["en"])
     return result, data
 
 
@@ -71,11 +69,7 @@ def test_training_writes_model_and_card(topic_model):
 def test_reloaded_model_scores_each_aggregation(topic_model):
     result, _ = topic_model
     model = fasttext.load_model(str(result.model_path))
-    lines = [
-        "The striker scored a goal in the match.",
-        "The soup simmered with garlic and the onions for an hour.",
-        "Bread.",
-    ]
+    lines = ["The striker scored a goal in the match.", "The soup simmered with garlic and the onions for an hour.", "Bread."]
     doc = "\n".join(lines)
 
     def p_sport(text):
@@ -126,14 +120,8 @@ def test_other_languages_are_not_scored_and_the_ledger_says_so(topic_model):
     result, _ = topic_model
     op = _op(result, max_scores={"sport": 0.5})  # languages come from the model card: [en]
     op.stage_index = 1
-    table = op(
-        make_table(["The striker won the match.", "Le buteur a gagné le match.", "The soup."], ["en", "fr", "en"])
-    )
-    assert table.column("sport")[1].as_py() is None and table.column("topic_not_scored").to_pylist() == [
-        None,
-        "lang=fr",
-        None,
-    ]
+    table = op(make_table(["The striker won the match.", "Le buteur a gagné le match.", "The soup."], ["en", "fr", "en"]))
+    assert table.column("sport")[1].as_py() is None and table.column("topic_not_scored").to_pylist() == [None, "lang=fr", None]
     assert table.column("keep").to_pylist() == [False, True, True]
     ledger = ledger_rows(table, "run1", [op.describe()], {}).to_pylist()
     ops = [row["ops"][0] for row in ledger]
@@ -178,28 +166,8 @@ def test_cli_trains_from_two_corpora(tmp_path):
     out = tmp_path / "models" / "quality.ftz"
     res = CliRunner().invoke(
         main,
-        [
-            "train-classifier",
-            str(out),
-            "--positive",
-            good,
-            "--negative",
-            bad,
-            "--text-field",
-            "body",
-            "--positive-label",
-            "hq",
-            "--negative-label",
-            "cc",
-            "--epoch",
-            "30",
-            "--dim",
-            "16",
-            "--bucket",
-            "200000",
-            "--threads",
-            "1",
-        ],
+        ["train-classifier", str(out), "--positive", good, "--negative", bad, "--text-field", "body",
+         "--positive-label", "hq", "--negative-label", "cc", "--epoch", "30", "--dim", "16", "--bucket", "200000", "--threads", "1"],
     )
     assert res.exit_code == 0, res.output
     assert "precision" in res.output and "fasttext_classifier" in res.output

@@ -40,7 +40,6 @@ def test_cutoff_keeps_exactly_k_from_the_top():
 def pair_table(images, captions, source) -> pa.Table:
     return records_table(captions, source, images=images)
 
-
 def matched_and_swapped(n, seed):
     rng = random.Random(seed)
     pairs = sample_pairs(n, seed=seed)
@@ -76,7 +75,9 @@ def test_keep_fraction_is_a_global_rank_across_parts(tiny_clip, tmp_path):
         pair_table(images[12:24], swapped[12:24], "p1"),
         pair_table(images[24:] + [b"not an image"], matched[24:30] + swapped[30:] + ["a red circle"], "p2"),
     ]
-    tables[2] = tables[2].set_column(tables[2].schema.get_field_index("keep"), "keep", pa.array([True] * 12 + [True]))
+    tables[2] = tables[2].set_column(
+        tables[2].schema.get_field_index("keep"), "keep", pa.array([True] * 12 + [True])
+    )
     op = ClipScore(model=tiny_clip.model, checkpoint=tiny_clip.checkpoint, keep_fraction=0.5, batch_size=5)
     out = run_global_stage(op, tables, tmp_path)
     rows = [r for t in out for r in t.to_pylist()]

@@ -37,7 +37,6 @@ def png_claiming(width: int, height: int) -> bytes:
 def pairs(images: list[bytes | None], source: str = "t") -> pa.Table:
     return records_table([f"caption {i}" for i in range(len(images))], source, images=images)
 
-
 def reasons(table: pa.Table) -> list[str | None]:
     return table.column("drop_reason").to_pylist()
 
@@ -92,7 +91,7 @@ def test_image_dedup_across_parts(tmp_path, perceptual):
     out = run_global_stage(ImageDedup(perceptual=perceptual), [part_a, part_b], tmp_path)
     kept = [r["keep"] for t in out for r in t.to_pylist()]
     # a/0 and b/0 are the same bytes; b/1 is the same picture re-encoded smaller.
-    survivor = min(record_id("a", "0"), record_id("b", "0"), *([record_id("b", "1")] if perceptual else []))
+    survivor = min(record_id("a", "0"), record_id("b", "0"), *( [record_id("b", "1")] if perceptual else []))
     ids = [r["id"] for t in out for r in t.to_pylist()]
     expected_dups = {record_id("a", "0"), record_id("b", "0")} | ({record_id("b", "1")} if perceptual else set())
     for rid, keep in zip(ids, kept, strict=True):

@@ -126,10 +126,8 @@ def test_hash_mode_uses_the_salted_hash():
 
 def test_surrogates_are_consistent_and_not_the_value():
     op = Pii(entities={"PERSON": {"mode": "surrogate"}, "EMAIL_ADDRESS": {"mode": "surrogate"}})
-    texts = [
-        "Yesterday John Smith wrote to jane.doe@corp.io about it.",
-        "Later John Smith wrote again to jane.doe@corp.io, then to bob.roe@corp.io.",
-    ]
+    texts = ["Yesterday John Smith wrote to jane.doe@corp.io about it.",
+             "Later John Smith wrote again to jane.doe@corp.io, then to bob.roe@corp.io."]
     out = op(make_table(texts)).column("text").to_pylist()
     assert "John Smith" not in "".join(out) and "jane.doe@corp.io" not in "".join(out)
     first = out[0].removeprefix("Yesterday ").split(" wrote to ")
@@ -144,7 +142,8 @@ def test_surrogates_are_consistent_and_not_the_value():
 
 def test_drop_modes_scrub_the_dropped_text_too():
     op = Pii(entities={"EMAIL_ADDRESS": {}, "PRIVATE_KEY": {"mode": "drop"}}, max_density=0.5)
-    texts = ["Mail jane.doe@example.com about the garden party next week, please.", f"{KEY}", "a@b.io c@d.io"]
+    texts = ["Mail jane.doe@example.com about the garden party next week, please.", f"{KEY}",
+             "a@b.io c@d.io"]
     out = op(make_table(texts))
     assert out.column("drop_reason").to_pylist() == [None, "pii:private_key", "pii:density"]
     assert out.column("keep").to_pylist() == [True, False, False]
@@ -152,22 +151,16 @@ def test_drop_modes_scrub_the_dropped_text_too():
 
 
 def test_allow_lists_and_thresholds():
-    op = Pii(
-        entities={"EMAIL_ADDRESS": {"allow": ["support@acme.io"]}, "PHONE_NUMBER": {"min_score": 0.9}},
-        allow=["203.0.113.54"],
-    )
+    op = Pii(entities={"EMAIL_ADDRESS": {"allow": ["support@acme.io"]}, "PHONE_NUMBER": {"min_score": 0.9}},
+             allow=["203.0.113.54"])
     out = op(make_table(["Ask support@acme.io or jane@acme.io, phone +44 20 7946 0958, host 203.0.113.54."]))
     assert [f["type"] for f in _findings(out)[0]] == ["EMAIL_ADDRESS"]
-    assert out.column("text").to_pylist() == [
-        "Ask support@acme.io or <EMAIL>, phone +44 20 7946 0958, host 203.0.113.54."
-    ]
+    assert out.column("text").to_pylist() == ["Ask support@acme.io or <EMAIL>, phone +44 20 7946 0958, host 203.0.113.54."]
 
 
 def test_ner_only_for_configured_languages():
     op = Pii(entities=["PERSON", "EMAIL_ADDRESS"], languages=["en"])
-    out = op(
-        make_table(["Yesterday John Smith wrote to a@b.io.", "Hier John Smith a écrit à a@b.io."], lang=["en", "fr"])
-    )
+    out = op(make_table(["Yesterday John Smith wrote to a@b.io.", "Hier John Smith a écrit à a@b.io."], lang=["en", "fr"]))
     assert [[f["type"] for f in row] for row in _findings(out)] == [["PERSON", "EMAIL_ADDRESS"], ["EMAIL_ADDRESS"]]
 
 
@@ -202,21 +195,14 @@ def test_residual_check_passes_on_scrubbed_text_and_fails_on_leaks(op):
 # ---------------------------------------------------------------- a whole run
 
 
-PLANTED = [
-    "jane.planted@example.org",
-    "+44 20 7946 0958",
-    "4111 1111 1111 1111",
-    "DE89370400440532013000",
-    "AKIAIOSFODNN7PLANTED",
-]
+PLANTED = ["jane.planted@example.org", "+44 20 7946 0958", "4111 1111 1111 1111", "DE89370400440532013000",
+           "AKIAIOSFODNN7PLANTED"]
 
 
 @pytest.mark.slow
 def test_no_planted_value_reaches_any_output_file(tmp_path, caplog):
-    prose = (
-        "The village library opened a reading room for children, and the volunteers painted the walls in "
-        "bright colours over the summer holidays. "
-    )
+    prose = ("The village library opened a reading room for children, and the volunteers painted the walls in "
+             "bright colours over the summer holidays. ")
     records = [
         {"text": prose * 3 + f"Contact {PLANTED[0]} or call {PLANTED[1]}.", "url": "a"},
         {"text": prose * 3 + f"Card {PLANTED[2]}, account {PLANTED[3]}.", "url": "b"},
@@ -225,8 +211,7 @@ def test_no_planted_value_reaches_any_output_file(tmp_path, caplog):
         {"text": prose * 3, "url": "e"},
     ]
     write_jsonl(tmp_path / "corpus.jsonl", records)
-    (tmp_path / "r.yaml").write_text(
-        textwrap.dedent("""\
+    (tmp_path / "r.yaml").write_text(textwrap.dedent("""\
         name: planted
         sources: [{path: corpus.jsonl}]
         stages:
@@ -237,8 +222,7 @@ def test_no_planted_value_reaches_any_output_file(tmp_path, caplog):
             params: {max_density: 0.5}
           - op: exact_dedup
         output: out
-    """)
-    )
+    """))
     pipeline = load(tmp_path / "r.yaml").pipeline()
     with caplog.at_level(logging.DEBUG):
         state = pipeline.start()
