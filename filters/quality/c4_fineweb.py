@@ -165,9 +165,5 @@ class C4FineWeb(Filter):
         ]
         return first_failing(
             table.num_rows,
-            [
-                (reason, fails(col[column], limit))
-                for reason, column, fails, limit in rules
-                if limit is not None
-            ],
+            [(reason, fails(col[column], limit)) for reason, column, fails, limit in rules if limit is not None],
         )

@@ -35,7 +35,8 @@ class FineWebConfig(SplitConfig):
         False, description="Keep documents where no line ends in terminal punctuation (FineWeb-2 sets this)."
     )
     stop_chars: list[str] | None = Field(
-        None, description="The terminal punctuation characters; null: DataTrove's TERMINAL_PUNCTUATION (159, all scripts)."
+        None,
+        description="The terminal punctuation characters; null: DataTrove's TERMINAL_PUNCTUATION (159, all scripts).",
     )
     short_line_length: int = Field(30, ge=0, description="Lines of at most this many characters are short.")
     short_line_thr: float | None = Field(
@@ -94,12 +95,16 @@ class FineWeb(WordFilter):
         real = to_np(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(all_lines)), 0))
         lines, line_texts = Items.of(split, real), all_lines.filter(real)
         n_lines = lines.count()
-        stop = literal_class(cfg.stop_chars) if cfg.stop_chars is not None else literal_class(datatrove_punctuation()[1])
+        stop = (
+            literal_class(cfg.stop_chars) if cfg.stop_chars is not None else literal_class(datatrove_punctuation()[1])
+        )
         line_chars = to_np(pc.utf8_length(line_texts))
         newlines = count_matches(texts, "\n")
         scores = {
             "fineweb_lines": n_lines.astype(np.int32),
-            "fineweb_line_punct_ratio": ratio(lines.sum(to_np(pc.match_substring_regex(line_texts, f"[{stop}]$"))), n_lines),
+            "fineweb_line_punct_ratio": ratio(
+                lines.sum(to_np(pc.match_substring_regex(line_texts, f"[{stop}]$"))), n_lines
+            ),
             "fineweb_short_line_ratio": ratio(lines.sum(line_chars <= cfg.short_line_length), n_lines),
             "fineweb_char_dup_ratio": ratio(
                 lines.sum(line_chars * repeats(lines, line_texts)), to_np(pc.utf8_length(texts)) - newlines

@@ -157,7 +157,9 @@ class GopherQuality(WordFilter):
                 np.maximum(count_matches(texts, "#"), count_matches(texts, r"\.\.\.") + count_matches(texts, "…")),
                 n_tokens,
             ),
-            "gopher_bullet_lines_frac": ratio(lines.sum(to_np(pc.match_substring_regex(starts, "^[•-]"))), lines.count()),
+            "gopher_bullet_lines_frac": ratio(
+                lines.sum(to_np(pc.match_substring_regex(starts, "^[•-]"))), lines.count()
+            ),
             "gopher_ellipsis_lines_frac": ratio(
                 lines.sum(to_np(pc.match_substring_regex(ends, _ELLIPSIS_END_RE))), lines.count()
             ),

@@ -24,13 +24,17 @@ be, cy, gl, kk: models come from a hub), IndicNLP (14, e.g. ta, te, ml),
 PyThaiNLP (th, and ms, which DataTrove's table sends to the Thai tokenizer),
 Kiwi (ko), botok (bo), khmer-nltk (km), LaoNLP (lo), pyidaungsu (my), pyvi
 (vi), jieba (zh) and SudachiPy (ja) when not installed, and bh and tl, which
-DataTrove has no tokenizer for. :func:`tokenizer_for` says which is used.
+DataTrove has no tokenizer for. :func:`tokenizer_for` says which is used, and a
+substitute is logged once per language. DataTrove cuts Japanese texts into
+40,000-byte pieces before SudachiPy; assay does not, so a longer Japanese text
+may split differently at a cut.
 """
 
 from __future__ import annotations
 
 import csv
 import importlib.util
+import logging
 import os
 import threading
 from functools import cache
@@ -49,6 +53,7 @@ _WHOLE_DOCUMENT = {
     "ja": (("sudachipy", "sudachidict_core"), None),
     "vi": (("pyvi",), None),
 }
+log = logging.getLogger(__name__)
 # A distinct chunk cache larger than this is started afresh (a few tens of MB).
 _CACHE_LIMIT = 1 << 20
 
@@ -87,11 +92,23 @@ def tokenizer_for(language: str) -> Choice:
     if cls == "WhitespaceTokenizer":
         return Choice("WhitespaceTokenizer (spaCy xx)", "xx", True)
     if cls != "SpaCyTokenizer":
-        return Choice(f"{cls}({arg})" if cls else "none", "xx", False)
+        name = f"{cls}({arg})" if cls else "none"
+        remedy = "DataTrove has no tokenizer for it" if not cls else "its models or package are not available offline"
+        return _substitute(language, Choice(name, "xx", False), remedy)
     needs = _WHOLE_DOCUMENT.get(arg, ((), None))[0]
     if not _installed(*needs):
-        return Choice(f"SpaCyTokenizer({arg})", "xx", False)
+        return _substitute(language, Choice(f"SpaCyTokenizer({arg})", "xx", False), f"install {', '.join(needs)}")
     return Choice(f"SpaCyTokenizer({arg})", arg, True)
+
+
+def _substitute(language: str, choice: Choice, remedy: str) -> Choice:
+    log.warning(
+        "words of %r: DataTrove's %s is not available here; spaCy's multi-language rules (xx) split them (%s)",
+        language,
+        choice.datatrove,
+        remedy,
+    )
+    return choice
 
 
 def _strip_strings(tokens: list[str]) -> list[str]:
