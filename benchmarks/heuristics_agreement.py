@@ -62,19 +62,23 @@ APT_PACKAGES = [
     "debian-reference-es", "debian-reference-it", "debian-reference-ja",
     "manpages-de", "manpages-fr", "manpages-es", "manpages-it", "manpages-ja",
 ]  # fmt: skip
-FILTERS = ["gopher_quality", "gopher_repetition", "c4", "c4_fineweb_setting", "fineweb", "c4_fineweb", "chain"]
+FILTERS = ["words", "gopher_quality", "gopher_repetition", "c4", "c4_fineweb_setting", "fineweb", "c4_fineweb", "chain"]
 # The stages of the chained comparisons (a drop's stage names its filter).
 STAGES = {
     "c4_fineweb": ["c4", "fineweb"],
     "chain": ["gopher_repetition", "gopher_quality", "c4", "fineweb"],
 }
 TITLES = {
+    "words": ("the word split (compat datatrove)", "split_into_words()"),
     "gopher_quality": ("gopher_quality", "GopherQualityFilter()"),
     "gopher_repetition": ("gopher_repetition", "GopherRepetitionFilter()"),
     "c4": ("c4", "C4QualityFilter()"),
     "c4_fineweb_setting": ("c4 filter_no_terminal_punct: false", "C4QualityFilter(filter_no_terminal_punct=False)"),
     "fineweb": ("fineweb", "FineWebQualityFilter()"),
-    "c4_fineweb": ("c4 (FineWeb's) -> fineweb", "C4QualityFilter(filter_no_terminal_punct=False) -> FineWebQualityFilter()"),
+    "c4_fineweb": (
+        "c4 (FineWeb's) -> fineweb",
+        "C4QualityFilter(filter_no_terminal_punct=False) -> FineWebQualityFilter()",
+    ),
     "chain": ("FineWeb chain: gopher_repetition -> gopher_quality -> c4 -> fineweb", "the same 4 filters"),
 }
 # DataTrove's reasons under assay's names.
@@ -164,6 +168,7 @@ from datatrove.utils.text import PUNCTUATION_SET, split_into_sentences, split_in
 spec, docs_path, out_path, language, explain_ids = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 kw = {"language": language}
 make = {
+    "words": lambda: [],
     "gopher_quality": lambda: [GopherQualityFilter(**kw)],
     "gopher_repetition": lambda: [GopherRepetitionFilter(**kw)],
     "c4": lambda: [C4QualityFilter(**kw)],
@@ -225,6 +230,14 @@ def explain(doc):
 
 filters = make()
 results = []
+if spec == "words":
+    split_into_words("Warm up the tokenizer, once.", language)
+    start = time.process_time()
+    for d in docs:
+        words = split_into_words(d["text"], language)
+        results.append({"id": d["id"], "keep": True, "words_sha": hashlib.sha256(json.dumps(words).encode()).hexdigest()})
+    json.dump({"cpu": time.process_time() - start, "results": results}, open(out_path, "w"))
+    sys.exit(0)
 if explain_ids:
     wanted = set(explain_ids)
     for d in docs:
@@ -318,6 +331,9 @@ def assay_child(argv: list[str]) -> None:
 
     spec, docs_path, out_path, compat, language, batch = argv[0], argv[1], argv[2], argv[3], argv[4], int(argv[5])
     docs = [json.loads(line) for line in Path(docs_path).read_text().splitlines()]
+    if spec == "words":
+        words_child(docs, out_path, language, batch)
+        return
     ops = [registry.get(name)(**params) for name, params in assay_stages(spec, compat, language)]
     for i, op in enumerate(ops):
         op.stage_index = i
@@ -351,6 +367,29 @@ def assay_child(argv: list[str]) -> None:
     Path(out_path).write_text(json.dumps({"cpu": cpu, "results": results, "scores": scores}))
 
 
+def words_child(docs: list[dict], out_path: str, language: str, batch: int) -> None:
+    """Each document's words from assay's DataTrove split (a hash, to compare byte for byte)."""
+    import hashlib
+    import time
+
+    from filters.quality import words as split_words
+    from operators.schema import records_table
+
+    split_words.split(records_table(["Warm up the tokenizer, once."], "bench"), "datatrove", language)
+    results, cpu = [], 0.0
+    for start in range(0, len(docs), batch):
+        chunk = docs[start : start + batch]
+        table = records_table([d["text"] for d in chunk], "bench")
+        t0 = time.process_time()
+        words = split_words.split(table, "datatrove", language)
+        lists = words.vocab.take(words.ids).to_pylist()
+        cpu += time.process_time() - t0
+        for d, lo, hi in zip(chunk, words.items.offsets[:-1], words.items.offsets[1:], strict=True):
+            digest = hashlib.sha256(json.dumps(lists[lo:hi]).encode()).hexdigest()
+            results.append({"id": d["id"], "keep": True, "words_sha": digest})
+    Path(out_path).write_text(json.dumps({"cpu": cpu, "results": results, "scores": {}}))
+
+
 def run_assay(spec: str, docs_path: Path, compat: str, language: str, batch: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
@@ -369,8 +408,11 @@ def _rule(row: dict, spec: str) -> str:
         return "kept"
     reason = REASONS.get(row["reason"], row["reason"])
     if spec in STAGES:
-        if spec == "c4_fineweb" and row["stage"] == 0 and reason in ("line_punct", "short_lines", "dup_line_chars",
-                                                                   "newline_ratio"):
+        if (
+            spec == "c4_fineweb"
+            and row["stage"] == 0
+            and reason in ("line_punct", "short_lines", "dup_line_chars", "newline_ratio")
+        ):
             return f"fineweb:{reason}"  # assay's old c4_fineweb is one stage; its FineWeb rules are FineWeb's
         return f"{STAGES[spec][row['stage']]}:{reason}"
     return reason
@@ -386,7 +428,9 @@ def compare(spec: str, dt: dict, ours: dict) -> dict:
         for r in ours["results"]
         if "text_sha" in r and theirs[r["id"]]["keep"]
     ]
+    words_same = sum(r.get("words_sha") == theirs[r["id"]].get("words_sha") for r in ours["results"])
     return {
+        "words_same": words_same if "words_sha" in ours["results"][0] else None,
         "docs": n,
         "kept_assay": sum(r["keep"] for r in ours["results"]),
         "kept_datatrove": sum(r["keep"] for r in dt["results"]),
@@ -397,7 +441,9 @@ def compare(spec: str, dt: dict, ours: dict) -> dict:
         "rules_datatrove": Counter(_rule(r, spec) for r in dt["results"]),
         "disagree": [r["id"] for r in ours["results"] if r["keep"] != theirs[r["id"]]["keep"]],
         "rule_disagree": [
-            r["id"] for r in ours["results"] if r["keep"] == theirs[r["id"]]["keep"] and _rule(r, spec) != _rule(theirs[r["id"]], spec)
+            r["id"]
+            for r in ours["results"]
+            if r["keep"] == theirs[r["id"]]["keep"] and _rule(r, spec) != _rule(theirs[r["id"]], spec)
         ],
         "cpu_assay": ours["cpu"],
         "cpu_datatrove": dt.get("cpu"),
@@ -408,6 +454,10 @@ def compare(spec: str, dt: dict, ours: dict) -> dict:
 
 def report(spec: str, title: tuple[str, str], cmp: dict, old: dict | None, explained: dict, scores: dict) -> None:
     print(f"\n=== {title[0]}  vs  DataTrove {title[1]}")
+    if cmp["words_same"] is not None:
+        print(f"documents whose words are identical, token for token: {cmp['words_same']}/{cmp['docs']}")
+        _speed(cmp)
+        return
     line = f"docs {cmp['docs']}: kept by assay {cmp['kept_assay']}, by DataTrove {cmp['kept_datatrove']}; "
     line += f"decisions agree {100 * cmp['agree']:.2f}% (same rule {100 * cmp['same_rule']:.2f}%)"
     if old:
@@ -426,6 +476,10 @@ def report(spec: str, title: tuple[str, str], cmp: dict, old: dict | None, expla
         print(f"  differs: {rid}: assay {_rule(ours, spec)}, DataTrove {_rule(theirs, spec)}")
         print(f"      assay:     {json.dumps(scores.get(rid, {}), default=str)[:400]}")
         print(f"      DataTrove: {json.dumps(explained.get(rid, {}), default=str)[:400]}")
+    _speed(cmp)
+
+
+def _speed(cmp: dict) -> None:
     if cmp["cpu_datatrove"]:
         ours_rate, theirs_rate = cmp["docs"] / cmp["cpu_assay"], cmp["docs"] / cmp["cpu_datatrove"]
         print(
@@ -440,7 +494,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="at most this many documents (a seeded sample)")
     parser.add_argument("--sample-docs", type=int, default=1500, help="documents of the synthetic sample corpus")
     parser.add_argument("--filters", nargs="+", choices=FILTERS, default=FILTERS)
-    parser.add_argument("--language", default="en", help="the tokenizer language of both sides (DataTrove's default: en)")
+    parser.add_argument("--only", nargs="+", metavar="SOURCE", help="only documents of these sources, e.g. manpages-fr")
+    parser.add_argument(
+        "--language", default="en", help="the tokenizer language of both sides (DataTrove's default: en)"
+    )
     parser.add_argument("--batch", type=int, default=1000, help="assay's batch size (documents)")
     parser.add_argument("--no-old", action="store_true", help="skip compat: whitespace (the old figures)")
     parser.add_argument("--seed", type=int, default=0)
@@ -451,7 +508,10 @@ def main() -> None:
     python = datatrove_python()
     if python is None:
         sys.exit("DataTrove is needed for this benchmark")
-    docs = documents(args.split, args.limit, args.sample_docs, args.seed)
+    docs = documents(args.split, None if args.only else args.limit, args.sample_docs, args.seed)
+    if args.only:
+        docs = [d for d in docs if d["id"].split(":", 1)[0] in args.only]
+        docs = random.Random(args.seed).sample(docs, min(len(docs), args.limit or len(docs)))
     size = sum(len(d["text"].encode()) for d in docs) / 1e6
     print(f"{len(docs)} documents ({size:.1f} MB) from the {args.split} split; language {args.language}")
     saved = {}
@@ -464,11 +524,11 @@ def main() -> None:
             cmp = compare(spec, dt, ours)
             old = None
             old_spec = {"gopher_quality": spec, "gopher_repetition": spec, "c4_fineweb": "c4_fineweb_old"}.get(spec)
-            if old_spec and not args.no_old:
+            if old_spec and not args.no_old and spec != "words":
                 old = compare(spec, dt, run_assay(old_spec, docs_path, "whitespace", args.language, args.batch))
             differing = (cmp["disagree"] + cmp["rule_disagree"])[:6]
             explained = {}
-            if differing and spec not in STAGES:
+            if differing and spec not in STAGES and spec != "words":
                 got = run_datatrove(python, spec, docs_path, args.language, differing)
                 explained = {r["id"]: r["explain"] for r in got["results"]}
             report(spec, TITLES[spec], cmp, old, explained, ours["scores"])
