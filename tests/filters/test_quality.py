@@ -1,5 +1,6 @@
 import itertools
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from pydantic import ValidationError
@@ -185,8 +186,20 @@ def copies(span_words: int, times: int, gap: int) -> str:
     return " ".join(" ".join([*span, *words[i * gap : (i + 1) * gap]]) for i in range(times))
 
 
-# compat: datatrove (the default). Every document here was checked against DataTrove 0.10's filter of the
-# same name when written: the same reason, and the same reason once the rule is disabled.
+def short_then_long(short_words: int, gap: int) -> str:
+    """One-letter words then a long one, twice, ``gap`` filler words after each.
+
+    The top 2-, 3- and 4-grams are the cheap one-letter ones, so the repeated
+    ``short_words + 1``-gram, which holds the long word, is the first rule past
+    its limit.
+    """
+    span, words = " ".join([*"abcdefghij"[:short_words], "extraordinarily"]), filler(2 * gap)
+    return " ".join([span, *words[:gap], span, *words[gap:]])
+
+
+# compat: datatrove (the default). Every document here decides as DataTrove 0.10's filter of the same name:
+# the same reason, and the same reason once the rule is disabled (`python benchmarks/heuristics_pinned.py`
+# checks these, the near misses and the mode pins below against DataTrove itself).
 DATATROVE_CASES = [
     (GopherQuality, "word_count", {"min_words": None}, None, "Too short to be a document, with the cat."),
     (
@@ -243,6 +256,7 @@ DATATROVE_CASES = [
         "top_3gram",
         "\n".join([SENTENCES[1], "One.", "Two.", "Three.", "Four.", SENTENCES[1]]),
     ),
+    # Occurrences overlap: "la la" covers 59 * 5 characters of 180, a fraction above 1.
     (GopherRepetition, "top_2gram", {"max_top_2gram_frac": None}, "top_3gram", "la " * 60),
     (GopherRepetition, "top_3gram", {"max_top_3gram_frac": None}, None, repeated_ngram("alphabet b omega", 5, 8)),
     (
@@ -253,7 +267,10 @@ DATATROVE_CASES = [
         repeated_ngram("alphabet x y magnitude", 5, 11),
     ),
     # DataTrove's scan counts a repeated 10-word span as two 5-grams, one 6-gram, one 9-gram...
+    (GopherRepetition, "dup_5gram", {"max_dup_5gram_frac": None}, None, short_then_long(4, 6)),
     (GopherRepetition, "dup_6gram", {"max_dup_6gram_frac": None}, None, copies(6, 6, 20)),
+    (GopherRepetition, "dup_7gram", {"max_dup_7gram_frac": None}, None, short_then_long(6, 8)),
+    (GopherRepetition, "dup_8gram", {"max_dup_8gram_frac": None}, None, short_then_long(7, 9)),
     (GopherRepetition, "dup_9gram", {"max_dup_9gram_frac": None}, "dup_10gram", repeated_span(0.17)),
     (GopherRepetition, "dup_10gram", {"max_dup_10gram_frac": None}, None, repeated_span(0.145)),
     (
@@ -291,30 +308,127 @@ DATATROVE_CASES = [
         "\n".join(f"{w}incomprehensibly notwithstanding." for w in filler(20)),
     ),
 ]
-# Documents each rule must keep (it must not over-match), compat datatrove: decisions checked against DataTrove.
+# Documents each rule must keep (it must not over-match), compat datatrove: (operator, rule, why, document),
+# every decision checked against DataTrove 0.10 (`python benchmarks/heuristics_pinned.py`).
 DATATROVE_KEPT = [
-    (GopherQuality, "12 '#' in 132 tokens (whitespace words: 12 in 112, too many)", CLEAN + " #" * 12),
-    (GopherQuality, "'*' is not DataTrove's bullet", "\n".join("* " + s for s in SENTENCES)),
+    (GopherQuality, "word_count", "50 words: not fewer than 50", " ".join(" ".join(SENTENCES).split()[:50])),
     (
         GopherQuality,
-        "one stop word, twice: distinct ones count",
-        CLEAN.replace("the", "a").replace("The", "A") + " the",
+        "mean_word_length",
+        "punctuation tokens are not words of the mean (with them: 26/9 < 3)",
+        " ".join(["the", "cat", "and", "dog", "sat", "near", "our", "red,"] * 10),
+    ),
+    (GopherQuality, "symbol_ratio", "12 '#' in 132 tokens (whitespace words: 12 in 112, too many)", CLEAN + " #" * 12),
+    (GopherQuality, "bullet_lines", "'*' is not DataTrove's bullet", "\n".join("* " + s for s in SENTENCES)),
+    (
+        GopherQuality,
+        "bullet_lines",
+        "9 bullet lines of 10: not above 0.9",
+        "\n".join("- " + s if i else s for i, s in enumerate(SENTENCES + SENTENCES[:4])),
+    ),
+    (
+        GopherQuality,
+        "ellipsis_lines",
+        "blank lines are lines: 4 of 19 end in '...'",
+        "\n\n".join(s[:-1] + "..." if i < 4 else s for i, s in enumerate(SENTENCES + SENTENCES[:4])),
+    ),
+    (
+        GopherQuality,
+        "alpha_words",
+        "'3rd' has a letter",
+        CLEAN + "\n" + " ".join(f"{i}rd" for i in range(40)),
+    ),
+    (
+        GopherQuality,
+        "stop_words",
+        "two distinct stop words, nothing else",
+        " ".join(["the", "green", "river", "of", "stone", "runs", "past", "old", "farms."] * 8),
     ),
     (
         GopherRepetition,
+        "dup_para_frac",
+        "a line of spaces does not end a paragraph",
+        CLEAN + "\n\nShort note.\n \nShort note.\n \nShort note.",
+    ),
+    (
+        GopherRepetition,
+        "dup_line_frac",
         "3 repeated lines of 10: not above 0.3",
         "\n".join([*SENTENCES, "Note.", "Note.", "Note.", "Note."]),
     ),
+    (GopherRepetition, "dup_line_frac", "blank lines between paragraphs are not lines", "\n\n".join(SENTENCES)),
+    (C4, "lorem_ipsum", "'lorem ipsum' in a line C4 removes (2 words)", CLEAN + "\nLorem ipsum."),
     (
         C4,
+        "curly_bracket",
+        "'{' in a line removed first (no terminal punctuation)",
+        CLEAN + "\nThe config file sets {debug: true}",
+    ),
+    (
+        C4,
+        "curly_bracket",
+        "'{' in a javascript line: removed as javascript",
+        CLEAN + "\nThe javascript config sets {debug: true}.",
+    ),
+    (
+        C4,
+        "too_few_sentences",
         "a javascript line is removed, not the page",
         CLEAN + "\nPlease enable JavaScript in your browser to see the map.",
     ),
-    (C4, "a policy line is removed", CLEAN + "\nBy using this site you agree to our Terms of Use and the rules."),
-    (C4, "'{' in a line removed first (no terminal punctuation)", CLEAN + "\nThe config file sets {debug: true}"),
-    (C4, "'{' in a javascript line: removed as javascript", CLEAN + "\nThe javascript config sets {debug: true}."),
-    (FineWeb, "2 of 6 lines without punctuation", "\n".join(SENTENCES[:4] + [s[:-1] for s in SENTENCES[4:]])),
+    (
+        C4,
+        "too_few_sentences",
+        "a policy line is removed",
+        CLEAN + "\nBy using this site you agree to our Terms of Use and the rules.",
+    ),
+    (C4, "too_few_sentences", "5 sentences on one line", " ".join(SENTENCES[:5])),
+    (FineWeb, "empty", "one line is a document", SENTENCES[0]),
+    (
+        FineWeb,
+        "line_punct_ratio",
+        "2 of 6 lines without punctuation",
+        "\n".join(SENTENCES[:4] + [s[:-1] for s in SENTENCES[4:]]),
+    ),
+    (FineWeb, "line_punct_ratio", "'。' is terminal punctuation", "\n".join(s[:-1] + "。" for s in SENTENCES)),
+    (
+        FineWeb,
+        "short_line_ratio",
+        "a line's length counts its indentation",
+        "\n".join(f"{' ' * 25}Short one, {w}." for w in filler(8)),
+    ),
+    (
+        FineWeb,
+        "list_ratio",
+        "punctuation tokens are words: 19 breaks, 80 tokens",
+        "\n".join(f"Incomprehensibly {w} notwithstanding." for w in filler(20)),
+    ),
 ]
+# Each threshold rule of DATATROVE_CASES: its score column and limit (a lower limit: min_words, line_punct_thr...
+# or an upper one). A document scoring exactly the limit is kept (DataTrove compares strictly); one a hair past it
+# is dropped.
+BOUNDARIES = {
+    (GopherQuality, "word_count"): ("gopher_word_count", "min_words"),
+    (GopherQuality, "mean_word_length"): ("gopher_mean_word_length", "max_mean_word_length"),
+    (GopherQuality, "symbol_ratio"): ("gopher_symbol_ratio", "max_symbol_ratio"),
+    (GopherQuality, "bullet_lines"): ("gopher_bullet_lines_frac", "max_bullet_lines_frac"),
+    (GopherQuality, "ellipsis_lines"): ("gopher_ellipsis_lines_frac", "max_ellipsis_lines_frac"),
+    (GopherQuality, "alpha_words"): ("gopher_alpha_words_frac", "min_alpha_words_frac"),
+    (GopherQuality, "stop_words"): ("gopher_stop_words", "min_stop_words"),
+    **{
+        (GopherRepetition, reason): (f"rep_{reason}" if "frac" in reason else f"rep_{reason}_frac", field)
+        for reason, field in [
+            *[(f"dup_{b}_frac", f"max_dup_{b}_frac") for b in ("para", "para_char", "line", "line_char")],
+            *[(f"top_{n}gram", f"max_top_{n}gram_frac") for n in (2, 3, 4)],
+            *[(f"dup_{n}gram", f"max_dup_{n}gram_frac") for n in range(5, 11)],
+        ]
+    },
+    (C4, "too_few_sentences"): ("c4_sentences", "min_sentences"),
+    (FineWeb, "line_punct_ratio"): ("fineweb_line_punct_ratio", "line_punct_thr"),  # a lower limit
+    (FineWeb, "short_line_ratio"): ("fineweb_short_line_ratio", "short_line_thr"),
+    (FineWeb, "char_dup_ratio"): ("fineweb_char_dup_ratio", "char_duplicates_ratio"),
+    (FineWeb, "list_ratio"): ("fineweb_list_ratio", "new_line_ratio"),
+}
 # Documents the two compat modes decide differently; each mode asserts its own decision.
 MODE_PINS = [
     # (operator, datatrove's reason, whitespace's reason, document)
@@ -338,6 +452,15 @@ MODE_PINS = [
     (GopherRepetition, "top_2gram", None, "hello world"),
     (C4, "too_few_sentences", None, "\n".join(["See e.g. the docs, i.e. the manual, vs. the code."] * 3)),
     (FineWeb, None, "list_ratio", "\n".join(f"Incomprehensibly {w} notwithstanding." for w in filler(20))),
+    # whitespace: blank lines are not lines, so 4 of 10 lines end in '...'; datatrove: 4 of 19.
+    (
+        GopherQuality,
+        None,
+        "ellipsis_lines",
+        "\n\n".join(s[:-1] + "..." if i < 4 else s for i, s in enumerate(SENTENCES + SENTENCES[:4])),
+    ),
+    # whitespace: a line of spaces separates paragraphs, so "Short note." repeats twice in 4 paragraphs.
+    (GopherRepetition, None, "dup_para_frac", CLEAN + "\n\nShort note.\n \nShort note.\n \nShort note."),
 ]
 ALL = (GopherQuality, GopherRepetition, C4, FineWeb, C4FineWeb)
 COMPAT_OPS = (GopherQuality, GopherRepetition, C4, FineWeb)
@@ -381,14 +504,41 @@ def test_a_disabled_rule_no_longer_drops(compat, op_cls, reason, off, then, text
 def test_every_rule_is_covered():
     rules = {(op.name, reason) for op, reason, *_ in WHITESPACE_CASES}
     assert len(rules) == len(WHITESPACE_CASES) == 7 + 13 + 9
-    rules = {(op.name, reason) for op, reason, *_ in DATATROVE_CASES}
-    # Every rule but dup_5/7/8gram, which no text reaches first (test_repetition_rules_decide_in_order has them).
-    assert len(rules) == len(DATATROVE_CASES) == 7 + 10 + 3 + 5
+    rules = {(op, reason) for op, reason, *_ in DATATROVE_CASES}
+    assert len(rules) == len(DATATROVE_CASES) == 7 + 13 + 3 + 5
+    # Each rule also has a document it must keep: a near miss, or its own document at the limit.
+    guarded = {(op, rule) for op, rule, *_ in DATATROVE_KEPT} | set(BOUNDARIES)
+    assert rules <= guarded, rules - guarded
 
 
-@pytest.mark.parametrize(("op_cls", "why", "text"), DATATROVE_KEPT, ids=[why for _, why, _ in DATATROVE_KEPT])
-def test_datatrove_rules_do_not_over_match(op_cls, why, text):
+@pytest.mark.parametrize(
+    ("op_cls", "rule", "why", "text"), DATATROVE_KEPT, ids=[f"{o.name}:{r}:{w}" for o, r, w, _ in DATATROVE_KEPT]
+)
+def test_datatrove_rules_do_not_over_match(op_cls, rule, why, text):
     assert reasons(op_cls(), [text]) == [None]
+
+
+BOUNDARY_CASES = [case for case in DATATROVE_CASES if (case[0], case[1]) in BOUNDARIES]
+# top_2gram's case scores above 1, beyond any limit: a repeated 2-gram among unique words instead.
+BOUNDARY_CASES = [
+    (op, reason, off, then, repeated_ngram("alphabet omega", 5, 6) if reason == "top_2gram" else text)
+    for op, reason, off, then, text in BOUNDARY_CASES
+]
+
+
+@pytest.mark.parametrize(
+    ("op_cls", "reason", "off", "then", "text"), BOUNDARY_CASES, ids=[f"{c[0].name}:{c[1]}" for c in BOUNDARY_CASES]
+)
+def test_a_score_at_the_limit_is_kept_and_one_past_it_dropped(op_cls, reason, off, then, text):
+    column, field = BOUNDARIES[(op_cls, reason)]
+    lower = field.startswith("min") or field == "line_punct_thr"
+    value = op_cls()(make_table([text])).column(column)[0].as_py()
+    if isinstance(value, int):
+        past = value + 1 if lower else value - 1
+    else:  # the next float32 beyond the score, the precision scores are kept in
+        past = float(np.nextafter(np.float32(value), np.float32(np.inf if lower else -np.inf)))
+    assert reasons(op_cls(**{field: value}), [text]) != [f"{op_cls.name}:{reason}"]
+    assert reasons(op_cls(**{field: past}), [text]) == [f"{op_cls.name}:{reason}"]
 
 
 @pytest.mark.parametrize(("op_cls", "datatrove", "whitespace", "text"), MODE_PINS)

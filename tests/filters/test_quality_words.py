@@ -108,10 +108,16 @@ def test_lines_are_splitlines():
     assert lines.to_pylist() == [line for t in texts for line in t.splitlines()]
 
 
-def test_each_language_gets_datatroves_tokenizer_or_a_named_substitute():
+def test_each_language_gets_datatroves_tokenizer_or_a_named_substitute(caplog):
+    tokenizer_for.cache_clear()
     assert tokenizer_for("en") == ("SpaCyTokenizer(en)", "en", True)
     assert tokenizer_for("als") == ("SpaCyTokenizer(sq)", "sq", True)  # DataTrove's proxy language
     assert tokenizer_for("ka") == ("WhitespaceTokenizer (spaCy xx)", "xx", True)
     hindi = tokenizer_for("hi")  # Stanza: its models download at run time
     assert (hindi.spacy, hindi.exact) == ("xx", False) and "Stanza" in hindi.datatrove
     assert tokenizer_for("tl").exact is False  # DataTrove has none
+    # A substitute is said once per language, naming what is missing and what splits instead.
+    tokenizer_for("hi")
+    said = [r.getMessage() for r in caplog.records if r.name == "filters.quality.tokenizers"]
+    assert len(said) == 2 and "'hi'" in said[0] and "Stanza" in said[0] and "xx" in said[0]
+    assert "'tl'" in said[1] and "DataTrove has no tokenizer" in said[1]
