@@ -184,6 +184,8 @@ docs = [json.loads(line) for line in open(docs_path)]
 def explain(doc):
     """The values DataTrove's filter decided on (its own helpers, its definitions)."""
     text = doc.text
+    if spec == "words":
+        return {"words": split_into_words(text, language), "text": text}
     if spec == "gopher_quality":
         words = split_into_words(text, language)
         real = [w for w in words if any(c not in PUNCTUATION_SET for c in w)]
@@ -230,6 +232,13 @@ def explain(doc):
 
 filters = make()
 results = []
+if explain_ids:
+    wanted = set(explain_ids)
+    for d in docs:
+        if d["id"] in wanted:
+            results.append({"id": d["id"], "explain": explain(Document(text=d["text"], id=d["id"]))})
+    json.dump({"results": results}, open(out_path, "w"))
+    sys.exit(0)
 if spec == "words":
     split_into_words("Warm up the tokenizer, once.", language)
     start = time.process_time()
@@ -237,13 +246,6 @@ if spec == "words":
         words = split_into_words(d["text"], language)
         results.append({"id": d["id"], "keep": True, "words_sha": hashlib.sha256(json.dumps(words).encode()).hexdigest()})
     json.dump({"cpu": time.process_time() - start, "results": results}, open(out_path, "w"))
-    sys.exit(0)
-if explain_ids:
-    wanted = set(explain_ids)
-    for d in docs:
-        if d["id"] in wanted:
-            results.append({"id": d["id"], "explain": explain(Document(text=d["text"], id=d["id"]))})
-    json.dump({"results": results}, open(out_path, "w"))
     sys.exit(0)
 for f in filters:  # load the tokenizer (spaCy) before the clock starts, as assay's setup() does
     f.filter(Document(text="Warm up the tokenizer, once.", id="warm-up"))
@@ -439,7 +441,12 @@ def compare(spec: str, dt: dict, ours: dict) -> dict:
         "text_same": (sum(texts), len(texts)) if texts else None,
         "rules_assay": Counter(_rule(r, spec) for r in ours["results"]),
         "rules_datatrove": Counter(_rule(r, spec) for r in dt["results"]),
-        "disagree": [r["id"] for r in ours["results"] if r["keep"] != theirs[r["id"]]["keep"]],
+        # Documents decided differently (for the word split: split differently).
+        "disagree": [
+            r["id"]
+            for r in ours["results"]
+            if r["keep"] != theirs[r["id"]]["keep"] or r.get("words_sha") != theirs[r["id"]].get("words_sha")
+        ],
         "rule_disagree": [
             r["id"]
             for r in ours["results"]
@@ -452,10 +459,14 @@ def compare(spec: str, dt: dict, ours: dict) -> dict:
     }
 
 
-def report(spec: str, title: tuple[str, str], cmp: dict, old: dict | None, explained: dict, scores: dict) -> None:
+def report(
+    spec: str, title: tuple[str, str], cmp: dict, old: dict | None, explained: dict, scores: dict, language: str
+) -> None:
     print(f"\n=== {title[0]}  vs  DataTrove {title[1]}")
     if cmp["words_same"] is not None:
         print(f"documents whose words are identical, token for token: {cmp['words_same']}/{cmp['docs']}")
+        for rid, diff in words_differ(explained, language).items():
+            print(f"  differs: {rid}: {diff}")
         _speed(cmp)
         return
     line = f"docs {cmp['docs']}: kept by assay {cmp['kept_assay']}, by DataTrove {cmp['kept_datatrove']}; "
@@ -477,6 +488,25 @@ def report(spec: str, title: tuple[str, str], cmp: dict, old: dict | None, expla
         print(f"      assay:     {json.dumps(scores.get(rid, {}), default=str)[:400]}")
         print(f"      DataTrove: {json.dumps(explained.get(rid, {}), default=str)[:400]}")
     _speed(cmp)
+
+
+def words_differ(explained: dict, language: str) -> dict[str, str]:
+    """Where assay's words of each document first differ from DataTrove's (``explained``: DataTrove's words)."""
+    from filters.quality import words as split_words
+    from operators.schema import records_table
+
+    out = {}
+    for rid, got in explained.items():
+        table = records_table([got["text"]], "bench")
+        words = split_words.split(table, "datatrove", language)
+        ours, theirs = words.vocab.take(words.ids).to_pylist(), got["words"]
+        at = next(
+            (i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b), min(len(ours), len(theirs))
+        )
+        out[rid] = (
+            f"word {at} of {len(ours)} / {len(theirs)}: assay {ours[at : at + 4]}, DataTrove {theirs[at : at + 4]}"
+        )
+    return out
 
 
 def _speed(cmp: dict) -> None:
@@ -528,10 +558,10 @@ def main() -> None:
                 old = compare(spec, dt, run_assay(old_spec, docs_path, "whitespace", args.language, args.batch))
             differing = (cmp["disagree"] + cmp["rule_disagree"])[:6]
             explained = {}
-            if differing and spec not in STAGES and spec != "words":
+            if differing and spec not in STAGES:
                 got = run_datatrove(python, spec, docs_path, args.language, differing)
                 explained = {r["id"]: r["explain"] for r in got["results"]}
-            report(spec, TITLES[spec], cmp, old, explained, ours["scores"])
+            report(spec, TITLES[spec], cmp, old, explained, ours["scores"], args.language)
             saved[spec] = {"datatrove": dt["results"], "assay": ours["results"]}
     if args.save:
         args.save.write_text(json.dumps(saved))
