@@ -22,6 +22,7 @@ from filters.quality.batch import (
     texts_of,
     to_np,
 )
+from filters.quality.joined_ngrams import joined_ngram_keys
 from filters.quality.words import SplitConfig, WordFilter, Words
 from operators.registry import register
 
@@ -70,8 +71,8 @@ class _NGrams(NamedTuple):
     count: np.ndarray
 
 
-def _ngram_groups(words: Words) -> Iterator[_NGrams]:
-    """Groups of equal n-grams per document for n = 1 .. 10, for the whole batch at once.
+def _ngram_groups(words: Words, up_to: int = max(DUP_NGRAMS)) -> Iterator[_NGrams]:
+    """Groups of equal n-grams (the same words) per document for n = 1 .. ``up_to``, for the whole batch at once.
 
     No n-gram is ever built: the n-gram starting at a word is named by the
     group of the (n-1)-gram there plus its n-th word, and groups are found by
@@ -84,7 +85,7 @@ def _ngram_groups(words: Words) -> Iterator[_NGrams]:
     doc_end = words.items.offsets[1:][doc]  # one past the last word of each word's document
     group = doc.astype(np.int64) * vocab_size + ids  # 1-grams: (document, word)
     starts = np.arange(n_words)
-    for n in range(1, max(DUP_NGRAMS) + 1):
+    for n in range(1, up_to + 1):
         if n > 1:
             starts = starts[starts + n <= doc_end[starts]]
             keys = group[starts] * vocab_size + ids[starts + n - 1]
@@ -123,7 +124,9 @@ class GopherRepetition(WordFilter):
     characters of the whole text; the top n-gram is the most frequent one
     (the first to occur among equals) even if it occurs once, its characters
     counted with the spaces between its words; a repeated n-gram is counted by
-    DataTrove's left-to-right scan, which skips past each repeat it finds.
+    DataTrove's left-to-right scan, which skips past each repeat it finds, and
+    two n-grams are the same when their words joined with nothing between are
+    (``/usr/ share`` repeats ``/usr / share``, as DataTrove keys them).
 
     ``compat: whitespace`` keeps assay's first definitions: checked in the
     order lines, paragraphs (separated by blank lines), line characters,
@@ -187,7 +190,8 @@ class GopherRepetition(WordFilter):
         n_docs = len(offsets) - 1
         prefix = np.concatenate([[0], np.cumsum(lengths)])
         scores = {}
-        for grams in _ngram_groups(words):
+        # Top n-grams: DataTrove counts " ".join(words), the same words. Repeated ones: "".join(words), below.
+        for grams in _ngram_groups(words, up_to=max(TOP_NGRAMS)):
             n = grams.n
             if n in TOP_NGRAMS:
                 # No repeat: the top n-gram is the document's first, once. Repeats: the most frequent,
@@ -206,8 +210,9 @@ class GopherRepetition(WordFilter):
                     pos[found] = (1 << 40) - 1 - (best[found] & ((1 << 40) - 1))
                 chars = np.where(has_n, prefix[np.minimum(pos + n, len(lengths))] - prefix[pos] + n - 1, 0)
                 scores[f"rep_top_{n}gram_frac"] = ratio(count * chars, text_chars)
-            if n in DUP_NGRAMS:
-                scores[f"rep_dup_{n}gram_frac"] = ratio(_scanned_repeats(grams, doc, prefix, n_docs), text_chars)
+        for n, starts, keys in joined_ngram_keys(words.ids, words.vocab, offsets[1:][doc], DUP_NGRAMS):
+            grams = _joined_groups(n, starts, keys, doc)
+            scores[f"rep_dup_{n}gram_frac"] = ratio(_scanned_repeats(grams, doc, prefix, n_docs), text_chars)
         return scores
 
     @staticmethod
@@ -252,6 +257,17 @@ class GopherRepetition(WordFilter):
         return first_failing(
             table.num_rows, [(reason, above(to_np(table.column(column)), limit)) for reason, column, limit in limits]
         )
+
+
+def _joined_groups(n: int, starts: np.ndarray, keys: np.ndarray, doc: np.ndarray) -> _NGrams:
+    """Group the n-grams at ``starts`` by document and joined-text key (leftmost first within a group)."""
+    order = np.lexsort((keys, doc[starts]))  # stable: equal n-grams stay in position order
+    starts, keys, docs = starts[order], keys[order], doc[starts[order]]
+    first = np.ones(len(starts), bool)
+    first[1:] = (keys[1:] != keys[:-1]) | (docs[1:] != docs[:-1])
+    numbers = np.cumsum(first) - 1
+    count = np.bincount(numbers)[numbers] if len(numbers) else numbers
+    return _NGrams(n, starts, numbers, first, count)
 
 
 def _scanned_repeats(grams: _NGrams, doc: np.ndarray, prefix: np.ndarray, n_docs: int) -> np.ndarray:

@@ -1,4 +1,5 @@
 import itertools
+import random
 
 import numpy as np
 import pyarrow as pa
@@ -6,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from filters.quality import C4, C4FineWeb, FineWeb, GopherQuality, GopherRepetition
+from filters.quality.joined_ngrams import joined_ngram_keys
 from operators import registry
 from tests.conftest import make_table
 
@@ -627,10 +629,34 @@ def test_ngram_fractions_as_datatrove_counts_them():
     # The most frequent 2-grams, "a b" and "c d" (twice each): the first to occur, with its space (3 * 2).
     got = frac("a b a b c d c dd")
     assert got["rep_top_2gram_frac"] == pytest.approx(6 / 16)
+    # Repeats are n-grams whose words joined with nothing between are equal: "qab c d e f" and "qa bc d e f"
+    # are one 5-gram ("qabcdef", 7 characters), not two.
+    words = filler(12)
+    got = frac(" ".join(["qab", "c", "d", "e", "f", *words[:6], "qa", "bc", "d", "e", "f", *words[6:]]))
+    assert got["rep_dup_5gram_frac"] == pytest.approx(7 / 95)
+    assert got["rep_dup_6gram_frac"] == 0
     # No repeat at all: the first n-gram, once.
     got = frac("hello world again")
     assert got["rep_top_2gram_frac"] == pytest.approx(11 / 17)
     assert got["rep_top_4gram_frac"] == 0  # fewer than 4 words: no 4-gram
+
+
+def test_joined_ngram_keys_are_equal_exactly_where_the_joined_texts_are():
+    rng = random.Random(5)
+    pieces = ["a", "b", "ab", "ba", "é", "aé", "\x00", "", "/usr", "/", "usr/", "ü"]
+    docs = [[rng.choice(pieces[:-1] if i % 2 else pieces) for _ in range(rng.randrange(0, 40))] for i in range(30)]
+    vocab = pa.array(sorted({w for d in docs for w in d}))
+    index = {w: i for i, w in enumerate(vocab.to_pylist())}
+    ids = np.array([index[w] for d in docs for w in d], np.int64)
+    lengths = np.array([len(d) for d in docs])
+    doc_end = np.repeat(np.cumsum(lengths), lengths)
+    flat = [w for d in docs for w in d]
+    for n, starts, keys in joined_ngram_keys(ids, vocab, doc_end, (1, 5, 10)):
+        assert sorted(starts.tolist()) == [i for i in range(len(flat)) if i + n <= doc_end[i]]
+        joined = ["".join(flat[i : i + n]) for i in starts.tolist()]
+        for a in range(len(starts)):
+            for b in range(a + 1, len(starts)):
+                assert (keys[a] == keys[b]) == (joined[a] == joined[b])
 
 
 def test_c4_rewrites_kept_documents_as_their_kept_lines():
