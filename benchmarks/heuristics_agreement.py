@@ -93,6 +93,15 @@ REASONS = {
 }  # fmt: skip
 
 
+# The old c4_fineweb's FineWeb rules under FineWebQualityFilter's reasons.
+OLD_FINEWEB = {
+    "line_punct": "line_punct_ratio",
+    "short_lines": "short_line_ratio",
+    "dup_line_chars": "char_dup_ratio",
+    "newline_ratio": "list_ratio",
+}
+
+
 # ---------------------------------------------------------------- the documents
 
 
@@ -410,12 +419,8 @@ def _rule(row: dict, spec: str) -> str:
         return "kept"
     reason = REASONS.get(row["reason"], row["reason"])
     if spec in STAGES:
-        if (
-            spec == "c4_fineweb"
-            and row["stage"] == 0
-            and reason in ("line_punct", "short_lines", "dup_line_chars", "newline_ratio")
-        ):
-            return f"fineweb:{reason}"  # assay's old c4_fineweb is one stage; its FineWeb rules are FineWeb's
+        if spec == "c4_fineweb" and row["stage"] == 0 and reason in OLD_FINEWEB:
+            return f"fineweb:{OLD_FINEWEB[reason]}"  # the old c4_fineweb is one stage; these rules are FineWeb's
         return f"{STAGES[spec][row['stage']]}:{reason}"
     return reason
 
@@ -477,7 +482,8 @@ def report(
     if cmp["text_same"]:
         same, total = cmp["text_same"]
         print(f"kept text identical to DataTrove's rewrite: {same}/{total}")
-    rules = sorted(set(cmp["rules_assay"]) | set(cmp["rules_datatrove"]), key=lambda r: (r == "kept", r))
+    rules = set(cmp["rules_assay"]) | set(cmp["rules_datatrove"]) | set(old["rules_assay"] if old else ())
+    rules = sorted(rules, key=lambda r: (r == "kept", r))
     print(f"  {'rule':34s} {'assay':>7s} {'DataTrove':>9s}" + (f" {'old':>7s}" if old else ""))
     for rule in rules:
         extra = f" {old['rules_assay'].get(rule, 0):7d}" if old else ""
