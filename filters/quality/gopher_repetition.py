@@ -260,7 +260,19 @@ class GopherRepetition(WordFilter):
 
 
 def _joined_groups(n: int, starts: np.ndarray, keys: np.ndarray, doc: np.ndarray) -> _NGrams:
-    """Group the n-grams at ``starts`` by document and joined-text key (leftmost first within a group)."""
+    """The n-grams at ``starts`` that may repeat, grouped by document and joined-text key.
+
+    Most n-grams occur once and cannot be repeats: two rounds of bucket counts
+    (equal n-grams always share a bucket) leave out most of them before the
+    sort, which then sees a small part of the batch. Within a group the
+    leftmost comes first.
+    """
+    mixed = keys.astype(np.uint64) ^ (doc[starts].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    for multiplier in (0xBF58476D1CE4E5B9, 0x94D049BB133111EB):
+        bits = max(int(4 * len(mixed)).bit_length(), 1)
+        bucket = ((mixed * np.uint64(multiplier)) >> np.uint64(64 - bits)).astype(np.int64)
+        shared = np.bincount(bucket, minlength=1 << bits)[bucket] > 1
+        starts, keys, mixed = starts[shared], keys[shared], mixed[shared]
     order = np.lexsort((keys, doc[starts]))  # stable: equal n-grams stay in position order
     starts, keys, docs = starts[order], keys[order], doc[starts[order]]
     first = np.ones(len(starts), bool)
