@@ -762,3 +762,33 @@ def test_registered_and_configs_are_strict():
         assert op_cls().fingerprint != op_cls(compat="whitespace").fingerprint
     # New definitions, new versions in the ledger.
     assert GopherQuality.version == GopherRepetition.version == "2"
+
+
+# C4's line rules remove a line rather than drop the document: (switch, its off value, removed line, near miss kept).
+C4_LINE_RULES = [
+    ("filter_javascript", False, "Please enable JavaScript now.", "Java and a script differ."),
+    ("filter_policy", False, "Read our privacy policy now.", "A policy on privacy matters."),
+    ("max_word_length", None, f"A word of {'x' * 1001} letters.", f"A word of {'x' * 1000} letters."),
+    ("filter_no_terminal_punct", False, "A line that has no ending", "A line that ends in a quote '"),
+    ("filter_no_terminal_punct", False, "A line that trails off...", "A line that ends in a question?"),
+    ("min_words_per_line", None, "Two words.", "Three whole words."),
+]
+
+
+@pytest.mark.parametrize(("switch", "off", "removed", "near_miss"), C4_LINE_RULES, ids=[r[0] for r in C4_LINE_RULES])
+def test_c4_each_line_rule_removes_its_line_and_only_that(switch, off, removed, near_miss):
+    texts = [f"{CLEAN}\n{removed}", f"{CLEAN}\n{near_miss}"]
+    out = C4()(make_table(texts))
+    assert out.column("drop_reason").to_pylist() == [None, None]
+    assert out.column("text").to_pylist() == [CLEAN, texts[1]]
+    assert out.column("c4_lines_removed").to_pylist() == [1, 0]
+    assert C4(**{switch: off})(make_table(texts[:1])).column("text").to_pylist() == texts[:1]
+
+
+def test_c4_cuts_citations_and_only_citations():
+    text = CLEAN.replace("library.", "library.[12][edit][citation needed]")
+    near_miss = CLEAN.replace("library.", "library [12a] [needed].")
+    out = C4()(make_table([text, near_miss]))
+    assert out.column("text").to_pylist() == [CLEAN, near_miss]
+    # Left in, a citation ends the line without terminal punctuation: C4 then removes the line.
+    assert C4(remove_citations=False)(make_table([text])).column("text").to_pylist() == ["\n".join(SENTENCES[1:])]
