@@ -337,8 +337,8 @@ def assay_child(argv: list[str]) -> None:
     import pyarrow as pa
 
     sys.path.insert(0, str(ROOT))
-    from operators import registry
-    from operators.schema import records_table
+    from operators.core import registry
+    from operators.core.schema import records_table
 
     spec, docs_path, out_path, compat, language, batch = argv[0], argv[1], argv[2], argv[3], argv[4], int(argv[5])
     docs = [json.loads(line) for line in Path(docs_path).read_text().splitlines()]
@@ -384,7 +384,7 @@ def words_child(docs: list[dict], out_path: str, language: str, batch: int) -> N
     import time
 
     from filters.quality import words as split_words
-    from operators.schema import records_table
+    from operators.core.schema import records_table
 
     split_words.split(records_table(["Warm up the tokenizer, once."], "bench"), "datatrove", language)
     results, cpu = [], 0.0
@@ -499,7 +499,7 @@ def report(
 def words_differ(explained: dict, language: str) -> dict[str, str]:
     """Where assay's words of each document first differ from DataTrove's (``explained``: DataTrove's words)."""
     from filters.quality import words as split_words
-    from operators.schema import records_table
+    from operators.core.schema import records_table
 
     out = {}
     for rid, got in explained.items():

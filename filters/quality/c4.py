@@ -12,8 +12,7 @@ from pydantic import Field
 from filters.quality.batch import Items, below, first_failing, python_lines, texts_of, to_np
 from filters.quality.sentences import sentence_counts
 from filters.quality.words import SplitConfig, WordFilter, spacy_codes
-from operators.registry import register
-from operators.schema import kept_mask, set_column
+from operators.core.schema import kept_mask, set_column
 
 # Python's \d is any decimal digit; RE2's only ASCII.
 _CITATION_RE = r"\[\p{Nd}*]|\[edit]|\[citation needed]"
@@ -46,7 +45,6 @@ class C4Config(SplitConfig):
     )
 
 
-@register
 class C4(WordFilter):
     """C4's rules, applied line by line as DataTrove 0.10's ``C4QualityFilter`` does.
 

@@ -10,8 +10,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from filters.quality.batch import count_matches, first_failing, ratio, repeats, stripped_lines, texts_of, to_np
-from operators.base import Filter, OperatorConfig
-from operators.registry import register
+from operators.core.base import Filter, OperatorConfig
 
 _TERMINAL_PUNCT_RE = r"[.!?\"']$"
 _POLICY_RE = r"terms of use|privacy policy|cookie policy|uses cookies|use of cookies|use cookies"
@@ -57,7 +56,6 @@ class C4FineWebConfig(OperatorConfig):
     )
 
 
-@register
 class C4FineWeb(Filter):
     """C4's page rules with FineWeb's extra line statistics, decided per document.
 

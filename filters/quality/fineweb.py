@@ -24,7 +24,6 @@ from filters.quality.batch import (
 )
 from filters.quality.gopher_quality import datatrove_punctuation
 from filters.quality.words import SplitConfig, WordFilter
-from operators.registry import register
 
 
 class FineWebConfig(SplitConfig):
@@ -50,7 +49,6 @@ class FineWebConfig(SplitConfig):
     )
 
 
-@register
 class FineWeb(WordFilter):
     """FineWeb's own quality rules, as DataTrove 0.10's ``FineWebQualityFilter`` decides.
 

@@ -27,7 +27,6 @@ from filters.quality.batch import (
     to_np,
 )
 from filters.quality.words import SplitConfig, WordFilter, Words
-from operators.registry import register
 
 STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
 # whitespace compat: a line is a bullet item if it starts with a bullet sign, or with a
@@ -87,7 +86,6 @@ class GopherQualityConfig(SplitConfig):
         return data
 
 
-@register
 class GopherQuality(WordFilter):
     """Gopher's quality rules: reject documents that do not look like prose.
 

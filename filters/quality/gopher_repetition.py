@@ -24,7 +24,6 @@ from filters.quality.batch import (
 )
 from filters.quality.joined_ngrams import joined_ngram_keys
 from filters.quality.words import SplitConfig, WordFilter, Words
-from operators.registry import register
 
 TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
@@ -101,7 +100,6 @@ def _ngram_groups(words: Words, up_to: int = max(DUP_NGRAMS)) -> Iterator[_NGram
         starts = np.flatnonzero(repeats_at[:-1] & repeats_at[1:])
 
 
-@register
 class GopherRepetition(WordFilter):
     """Gopher's repetition rules: reject documents that say the same thing over and over.
 

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from filters.quality.batch import Items, char_class, texts_of, to_np
 from filters.quality.tokenizers import spacy_words, tokenizer_for
-from operators.base import Filter, OperatorConfig
+from operators.core.base import Filter, OperatorConfig
 
 # ASCII punctuation (what DataTrove excludes) plus the Unicode quotes, dashes and
 # bullets that would otherwise stick to words or count as words.

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from filters.quality import C4, C4FineWeb, FineWeb, GopherQuality, GopherRepetition
 from filters.quality.joined_ngrams import joined_ngram_keys
-from operators import registry
+from operators.core import registry
 from tests.conftest import make_table
 
 SENTENCES = [

@@ -100,3 +100,29 @@ def test_packaged_fineweb_recipe_is_finewebs_chain(tmp_path):
     assert all(op.config.compat == "datatrove" and op.config.language == "en" for op in ops[2:6])
     assert not ops[4].config.filter_no_terminal_punct
     assert (ops[6].config.bands, ops[6].config.rows, ops[6].config.ngram) == (14, 8, 5)
+
+
+
+def test_operator_whose_extra_is_missing_fails_validation_naming_the_extra(tmp_path, monkeypatch):
+    from operators.core import registry
+    from operators.core.base import Mapper
+
+    class NeedsExtra(Mapper):
+        name = "test_needs_missing_extra"
+        extra = "images"
+        extra_modules = ("assay_no_such_module_for_tests", "json")
+
+        def transform(self, texts):
+            return texts
+
+    monkeypatch.setitem(registry._REGISTRY, NeedsExtra.name, NeedsExtra)
+    path = write_recipe(tmp_path, GOOD.replace("  - op: normalize", "  - op: test_needs_missing_extra"))
+    with pytest.raises(RecipeError) as e:
+        load(path)
+    message = str(e.value)
+    assert "recipe.yaml:5: stages[0].op:" in message
+    assert "'images' extra (missing: assay_no_such_module_for_tests)" in message
+    assert "pip install 'assay[images]'" in message
+    # The same operator with its modules present validates.
+    monkeypatch.setattr(NeedsExtra, "extra_modules", ("json",))
+    assert [op.name for op in load(path).operators][0] == "test_needs_missing_extra"
