@@ -23,12 +23,11 @@ FineWeb chain          GopherRepetition -> GopherQuality -> C4(FineWeb's) -> Fin
 c4 -> fineweb          C4(FineWeb's) -> FineWeb; the old figure is assay's c4_fineweb
 =====================  ==========================================================
 
-The text: Debian's documentation packages, installed with apt when missing (root only):
-``--split tuning`` is English prose and code (linux-doc's reStructuredText, python3-doc's
-sources), what the implementation was checked against while it was written;
-``--split held-out`` was not looked at then: Debian Reference in six languages (cut into
-sections), man pages in German, French, Spanish, Italian and Japanese (roff source), and
-assay's synthetic sample corpus (``assay generate-corpus``). ``--split all`` is both.
+The text (``--split``, benchmarks/heuristics_corpus.py): ``tuning`` (English prose and code of
+linux-doc and python3-doc, what the implementation was checked against while it was written),
+``held-out`` (Debian Reference in six languages, man pages in five, the sample corpus; two fixes
+came from it), ``all`` (both), and ``fresh`` (Python packages' long descriptions and man pages in
+eight other languages, measured once, blind).
 
 Printed per filter: documents kept by each, decision agreement, drops per rule by each,
 and a few disagreeing documents with the values that decided on each side; then
@@ -37,17 +36,15 @@ documents/s per core (CPU seconds of the filtering loop, same run) of both.
     python benchmarks/heuristics_agreement.py --split tuning --limit 3000
     python benchmarks/heuristics_agreement.py --split all
     python benchmarks/heuristics_agreement.py --split held-out --filters gopher_quality c4
+    python benchmarks/heuristics_agreement.py --split fresh
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
-import gzip
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -55,13 +52,11 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.heuristics_corpus import SPLITS, documents, ensure_packages  # noqa: E402
+
 CACHE = Path(os.environ.get("ASSAY_CACHE", Path.home() / ".cache" / "assay"))
 VENV = CACHE / "bench-venvs" / "datatrove-0.10"
-APT_PACKAGES = [
-    "linux-doc", "python3-doc", "debian-reference-en", "debian-reference-fr", "debian-reference-de",
-    "debian-reference-es", "debian-reference-it", "debian-reference-ja",
-    "manpages-de", "manpages-fr", "manpages-es", "manpages-it", "manpages-ja",
-]  # fmt: skip
 FILTERS = ["words", "gopher_quality", "gopher_repetition", "c4", "c4_fineweb_setting", "fineweb", "c4_fineweb", "chain"]
 # The stages of the chained comparisons (a drop's stage names its filter).
 STAGES = {
@@ -100,65 +95,6 @@ OLD_FINEWEB = {
     "dup_line_chars": "char_dup_ratio",
     "newline_ratio": "list_ratio",
 }
-
-
-# ---------------------------------------------------------------- the documents
-
-
-def ensure_packages() -> None:
-    missing = [p for p in APT_PACKAGES if not Path(f"/usr/share/doc/{p}").exists()]
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        print(f"not root: cannot apt-get install {' '.join(missing)}; using what is installed", file=sys.stderr)
-        return
-    print(f"installing {' '.join(missing)} with apt ...", file=sys.stderr)
-    subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=False, capture_output=True)
-
-
-def _read(path: str) -> str:
-    data = gzip.decompress(Path(path).read_bytes()) if path.endswith(".gz") else Path(path).read_bytes()
-    return data.decode("utf-8", "replace")
-
-
-def tuning_documents() -> list[dict]:
-    docs = []
-    for path in sorted(glob.glob("/usr/share/doc/linux-doc*/Documentation/**/*.rst.gz", recursive=True)):
-        docs.append({"id": "linux-doc:" + path.split("Documentation/", 1)[1], "text": _read(path)})
-    for path in sorted(glob.glob("/usr/share/doc/python3*/html/_sources/**/*.rst.txt", recursive=True)):
-        docs.append({"id": "python3-doc:" + path.split("_sources/", 1)[1], "text": _read(path)})
-    return docs
-
-
-def held_out_documents(sample_docs: int) -> list[dict]:
-    docs = []
-    heading = re.compile(r"^(?=\d+(?:\.\d+)+\. \S)", re.M)  # a numbered section heading at column 0
-    for path in sorted(glob.glob("/usr/share/debian-reference/debian-reference.*.txt.gz")):
-        lang = path.split(".")[-3]
-        for i, section in enumerate(heading.split(_read(path))):
-            if section.strip():
-                docs.append({"id": f"debian-reference-{lang}:{i}", "text": section})
-    for lang in ("de", "fr", "es", "it", "ja"):
-        for path in sorted(glob.glob(f"/usr/share/man/{lang}/man*/*.gz")):
-            docs.append({"id": f"manpages-{lang}:" + path.split(f"/man/{lang}/", 1)[1], "text": _read(path)})
-    sys.path.insert(0, str(ROOT))
-    from operators.sample_corpus import generate
-
-    for record in generate(sample_docs, seed=23):
-        docs.append({"id": f"sample:{record['doc_id']}", "text": record["text"]})
-    return docs
-
-
-def documents(split: str, limit: int | None, sample_docs: int, seed: int) -> list[dict]:
-    docs = []
-    if split in ("tuning", "all"):
-        docs += tuning_documents()
-    if split in ("held-out", "all"):
-        docs += held_out_documents(sample_docs)
-    docs = [d for d in docs if d["text"].strip()]
-    if limit and len(docs) > limit:
-        docs = random.Random(seed).sample(docs, limit)
-    return docs
 
 
 # ---------------------------------------------------------------- DataTrove, in its own venv
@@ -526,7 +462,7 @@ def _speed(cmp: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=["tuning", "held-out", "all"], default="all")
+    parser.add_argument("--split", choices=SPLITS, default="all", help="the text (benchmarks/heuristics_corpus.py)")
     parser.add_argument("--limit", type=int, help="at most this many documents (a seeded sample)")
     parser.add_argument("--sample-docs", type=int, default=1500, help="documents of the synthetic sample corpus")
     parser.add_argument("--filters", nargs="+", choices=FILTERS, default=FILTERS)
