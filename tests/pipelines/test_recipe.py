@@ -89,6 +89,20 @@ def test_packaged_demo_recipe_validates(tmp_path):
     ]
 
 
+def test_packaged_fineweb_recipe_is_finewebs_chain(tmp_path):
+    corpus = write_jsonl(tmp_path / "c.jsonl", [{"text": "x"}])
+    loaded = load("fineweb", overrides={"sources": [{"path": corpus}], "output": str(tmp_path / "o")})
+    ops = loaded.operators
+    assert [op.name for op in ops] == [
+        "normalize", "lang_id", "gopher_repetition", "gopher_quality", "c4", "fineweb", "fuzzy_dedup", "pii"
+    ]
+    # Each filter decides as DataTrove's, with DataTrove's defaults except C4's terminal-punctuation rule.
+    assert all(op.config.compat == "datatrove" and op.config.language == "en" for op in ops[2:6])
+    assert not ops[4].config.filter_no_terminal_punct
+    assert (ops[6].config.bands, ops[6].config.rows, ops[6].config.ngram) == (14, 8, 5)
+
+
+
 def test_operator_whose_extra_is_missing_fails_validation_naming_the_extra(tmp_path, monkeypatch):
     from operators.core import registry
     from operators.core.base import Mapper
