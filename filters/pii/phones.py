@@ -1,0 +1,112 @@
+"""Phone numbers: candidates from the one-pass scan, validated by ``phonenumbers`` for the regions that fit.
+
+A candidate (a run of digits with phone punctuation) is a phone when ``phonenumbers``
+says it is a valid number:
+
+* with its own prefix (``+32 ...``, ``0032 ...``): in the plan that prefix names;
+* in national form with separators: in a region of the document's language, or in
+  any configured region when it starts with a trunk ``0`` or has a phone word near;
+* as bare digits (``0471123456``): only with a phone word close before it
+  (``tel``, ``phone``, ``Telefon``, ``tél``, ``puh.``, ``tlf`` ...).
+
+It is never a date, a timestamp, an ISBN (valid check digit), a version, an amount
+or a dotted quad.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Regions whose national numbers a document of that language is likely to hold.
+LANGUAGE_REGIONS = {
+    "en": ("US", "GB", "IE", "CA", "AU"), "fr": ("FR", "BE", "CH", "LU", "CA"), "de": ("DE", "AT", "CH", "LU"),
+    "es": ("ES", "MX", "AR"), "it": ("IT", "CH"), "pt": ("PT", "BR"), "nl": ("NL", "BE"), "pl": ("PL",),
+    "sv": ("SE", "FI"), "da": ("DK",), "fi": ("FI",), "cs": ("CZ",), "sk": ("SK",), "hu": ("HU",), "ro": ("RO",),
+    "sl": ("SI",), "hr": ("HR",), "tr": ("TR",), "el": ("GR", "CY"), "no": ("NO",), "nb": ("NO",), "lt": ("LT",),
+    "lv": ("LV",), "et": ("EE",), "bg": ("BG",), "uk": ("UA",), "ru": ("RU",), "is": ("IS",), "mt": ("MT",),
+    "ga": ("IE",), "sq": ("AL",),
+}
+ALL_REGIONS = tuple(dict.fromkeys(r for regions in LANGUAGE_REGIONS.values() for r in regions))
+# Words that say "phone" in the languages above (compared lower-cased, within CONTEXT_CHARS before the number).
+PHONE_WORDS = ("phone", "tel", "mobile", "cell", "call", "fax", "ph.", "whatsapp", "sms", "tél", "portable",
+               "appel", "handy", "ruf", "teléf", "móvil", "llam", "telem", "cellulare", "chiam", "gsm", "mobiel",
+               "bel ", "komór", "tlf", "puh", "mobil", "tfn", "τηλ", "тел", "моб", "numer", "number", "nummer",
+               "numéro", "número", "numero")
+CONTEXT_CHARS = 32
+_DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{4}\b")
+_COMPACT_DATE = re.compile(r"^(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
+_CURRENCY = re.compile(r"[€$£¥]|\b(?:eur|usd|gbp|chf|pln|sek|nok|dkk|czk|huf|zł|kr|kč|ft)\b", re.IGNORECASE)
+
+
+def isbn(digits: str) -> bool:
+    """Whether the digits are an ISBN-13 (978/979 and a valid check digit) or an ISBN-10."""
+    if len(digits) == 13 and digits[:3] in ("978", "979"):
+        return sum(int(c) * (1 if i % 2 == 0 else 3) for i, c in enumerate(digits)) % 10 == 0
+    if len(digits) == 10:
+        return sum(int(c) * (10 - i) for i, c in enumerate(digits)) % 11 == 0 and digits[0] in "0123456789"
+    return False
+
+
+def _not_a_phone(value: str, digits: str, before: str, after: str) -> bool:
+    if _DATE.search(value) or (len(digits) >= 8 and value.isdigit() and _COMPACT_DATE.match(value) and len(digits) in (8, 12, 14)):
+        return True
+    if isbn(digits) and not value.startswith("+"):
+        return True
+    groups = value.split(".")
+    if len(groups) > 1 and (len(groups) == 4 or any(len(g.strip()) < 2 for g in groups)):
+        return True  # a version, a dotted quad
+    return bool(_CURRENCY.search(before[-6:]) or _CURRENCY.search(after[:6]))
+
+
+class PhoneFinder:
+    """Validates phone candidates with ``phonenumbers`` (see the module docstring)."""
+
+    def __init__(self, regions: tuple[str, ...] = ALL_REGIONS):
+        import phonenumbers
+
+        self._pn = phonenumbers
+        self.regions = tuple(regions)
+
+    def _valid(self, value: str, regions) -> bool:
+        pn = self._pn
+        for region in regions:
+            try:
+                number = pn.parse(value, region)
+            except pn.NumberParseException:
+                continue
+            if pn.is_valid_number(number):
+                return True
+        return False
+
+    def find(self, text: str, lower: str, start: int, end: int, lang: str | None) -> tuple[int, int, float] | None:
+        """The phone in candidate ``text[start:end]`` as ``(start, end, score)``, or None."""
+        if text[start] == "(" and ")" not in text[start:end]:
+            start += 1
+        value = text[start:end].rstrip(" -./(")
+        end = start + len(value)
+        digits = re.sub(r"\D", "", value)
+        if not 7 <= len(digits) <= 15:
+            return None
+        before, after = lower[max(0, start - CONTEXT_CHARS) : start], lower[end : end + 8]
+        if start and (text[start - 1].isalnum() or text[start - 1] in "_-./#:"):
+            return None  # a piece of a longer token
+        if end < len(text) and (text[end].isalnum() or text[end] in "_"):
+            return None
+        if _not_a_phone(value, digits, before, after):
+            return None
+        context = any(w in before for w in PHONE_WORDS)
+        own_prefix = value.startswith("+") or value.startswith("00")
+        if own_prefix:
+            ok = self._valid("+" + value.lstrip("+")[2:] if value.startswith("00") else value, (None,))
+            return (start, end, 0.85) if ok else None
+        separated = any(not c.isdigit() for c in value)
+        local = LANGUAGE_REGIONS.get(lang or "en", LANGUAGE_REGIONS["en"])
+        if separated:
+            if self._valid(value, local):
+                return start, end, 0.75
+            if (context or value.lstrip("(").startswith("0")) and self._valid(value, self.regions):
+                return start, end, 0.7 if not context else 0.85
+            return None
+        if context and self._valid(value, (*local, *self.regions)):
+            return start, end, 0.8
+        return None
