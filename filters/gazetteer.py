@@ -264,13 +264,19 @@ def place_shaped(value: str) -> bool:
     return len(words) == 1 and len(value) > 6 and bool(_PLACE_SUFFIX.search(value))
 
 
-_LOCATIVE = re.compile(r"(?:^|\s)(?:in|to|from|near|into|at)\s+$", re.IGNORECASE)
+# "in", "from", "to", "near" in the languages of the name lists (a listed place must follow: "de" or "i" alone
+# is no evidence).
+_LOCATIVE = re.compile(
+    r"(?:^|\s)(?:in|to|from|near|into|at|aus|nach|bei|im|à|au|près de|uit|naar|bij|från|till|nära|fra|til|ved"
+    r"|w|we|z|ze|do|koło|v|ve|u|na|iz|kod|din|în|la|em|perto de|vicino a|cerca de|desde|için|'da|'de)\s+$",
+    re.IGNORECASE,
+)
 _PLACE_RUN = re.compile(r"[^\W\d_a-zß-ÿ][^\W\d_]+(?:(?: | \w{1,4} |-)[^\W\d_a-zß-ÿ][^\W\d_']+){0,3}")
 
 
 def after_locative(text: str, start: int) -> bool:
-    """Whether ``text[start:]`` follows "in", "to", "from", "near", "into" or "at"."""
-    return bool(_LOCATIVE.search(text[max(0, start - 8) : start]))
+    """Whether ``text[start:]`` follows "in", "to", "from", "near", "into", "at" (or the same in another language)."""
+    return bool(_LOCATIVE.search(text[max(0, start - 10) : start]))
 
 
 def place_runs(gaz: Gazetteer, text: str) -> list[tuple[int, int]]:
@@ -286,7 +292,7 @@ def place_runs(gaz: Gazetteer, text: str) -> list[tuple[int, int]]:
             if (
                 (gaz.is_place(candidate) or place_shaped(candidate))
                 and not code_word(candidate)
-                and not gaz.is_first_name(words[0])
+                and (k == 1 or not gaz.is_first_name(words[0]))
             ):
                 spans.append((m.start(), m.start() + len(candidate)))
                 break

@@ -112,7 +112,11 @@ class Detector:
                 decided = {i: [f for f in found[i] if f.type in ("PERSON", "LOCATION")] for i in rows}
                 for row, extra in self.names.ner_findings(texts, rows, decided).items():
                     found[row] += extra
-        return [self._resolve(t, f) for t, f in zip(texts, found, strict=True)]
+        resolved = [self._resolve(t, f) for t, f in zip(texts, found, strict=True)]
+        if self.names is not None and "PERSON" in self.entities:
+            resolved = [_no_overlaps([self.names.widen(t, f) if f.type == "PERSON" else f for f in fs])
+                        for t, fs in zip(texts, resolved, strict=True)]
+        return resolved
 
     def _resolve(self, text: str, findings: list[Finding]) -> list[Finding]:
         kept: list[Finding] = []
@@ -131,6 +135,17 @@ class Detector:
                 continue
             kept.append(f)
         return sorted(kept, key=lambda f: f.start)
+
+
+def _no_overlaps(findings: list[Finding]) -> list[Finding]:
+    """Sorted findings with a grown name cut where the next finding starts."""
+    out: list[Finding] = []
+    for f in findings:
+        if out and out[-1].end > f.start:
+            last = out[-1]
+            out[-1] = Finding(last.type, last.start, max(last.start + 1, f.start - 1), last.score)
+        out.append(f)
+    return out
 
 
 def _merge_name(kept: list[Finding], f: Finding) -> list[Finding]:

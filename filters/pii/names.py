@@ -18,7 +18,7 @@ v2's identifier rule dropped ``YunQiang Su``. So:
 * **shapes**: particles (``van den``, ``de la``, ``di``, ``von``), hyphens,
   accents and titles are part of a run; a run of Cyrillic or Greek capitalised
   words in other text is a name or place;
-* **NER** (spaCy, the configured languages) reads a window of about 60 characters
+* **NER** (spaCy, the configured languages) reads a window of about 48 characters
   either side of each remaining capitalised run that could be a name, across line
   ends, never the whole document; its types are corrected by
   :mod:`filters.gazetteer` as in v2.
@@ -48,7 +48,7 @@ from filters.pii.patterns import Finding
 NER_SCORE = 0.85
 RULE_SCORE = 0.8
 PLACE_SCORE = 0.6
-WINDOW = 60
+WINDOW = 48
 _NER_LABELS = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION",
                "DATE": "DATE_TIME", "TIME": "DATE_TIME"}
 _RETYPED_LABELS = frozenset({"PERSON", "PER", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "WORK_OF_ART", "EVENT", "MISC"})
@@ -76,7 +76,8 @@ def stop_words() -> frozenset[str]:
 
 
 def _cue_regex() -> re.Pattern:
-    """Cues from ``cues.txt``: ``before`` lines (the name follows), ``signoff`` lines (the name is on the next line)."""
+    """Cues from ``cues.txt``, matched at the end of the text before a capitalised run: ``before`` lines (the name
+    follows), ``signoff`` lines (the name is on the next line), and a change log's ``[ Name ]``."""
     before, signoff = [], []
     for line in (Path(__file__).with_name("cues.txt")).read_text(encoding="utf-8").splitlines():
         kind, _, cue = line.partition(" ")
@@ -84,15 +85,17 @@ def _cue_regex() -> re.Pattern:
             before.append(cue.strip())
         elif kind == "signoff":
             signoff.append(cue.strip())
-    titles = "|".join(sorted((re.escape(t) for t in HONORIFICS), key=len, reverse=True))
     return re.compile(
-        rf"(?:(?i:{'|'.join(before)})[ \t]*[:,]?[ \t]+|(?i:{'|'.join(signoff)})[ \t]*[,!.]?[ \t]*\n[ \t]*|^[ \t]*\[[ \t]*)"
-        rf"(?P<name>(?:(?i:{titles})\.?[ \t]+)*{_WORD}(?:(?: {_PARTICLE})* {_WORD}){{0,3}})",
-        re.MULTILINE,
+        rf"(?:(?:^|[^\w-])(?i:{'|'.join(before)})[ \t]*[:,]?[ \t]+|(?:^|[^\w])(?i:{'|'.join(signoff)})[ \t]*[,!.]?[ \t]*\n[ \t]*"
+        r"|(?:^|\n)[ \t]*\[[ \t]*)$"
     )
 
 
 _CUE = None
+_CUE_WORDS: frozenset[str] = frozenset()
+# After a name: more of it (``Paredes Elorza``, ``de la Blondel``), or another name in the same list (``and Y``).
+_TAIL = re.compile(rf"(?: {_PARTICLE})* {_WORD}")
+_ALSO = re.compile(rf"(?:,| and| und| et| en| y| e| i| og| och| a| és| ve| &) (?P<name>{_WORD}(?:(?: {_PARTICLE})* {_WORD}){{1,3}})")
 # "Name <mail", "Name wrote:", "Name (Company) wrote:"
 _BEFORE_MAIL = re.compile(rf"(?P<name>{_WORD}(?:(?: {_PARTICLE})* {_WORD}){{1,3}})[ \t]+(?:<[^>\s]+@|wrote:|schrieb:|a écrit)")
 
@@ -101,9 +104,11 @@ class NameFinder:
     """Finds PERSON and LOCATION spans (see the module docstring)."""
 
     def __init__(self, types, nlp=None, ner_languages=("en",), gazetteer=None, batch_size=256):
-        global _CUE
+        global _CUE, _CUE_WORDS
+        self._runs: list[re.Match] = []
         if _CUE is None:
             _CUE = _cue_regex()
+            _CUE_WORDS = frozenset(w.lower() for w in re.findall(r"[^\W\d_]+", _CUE.pattern))
         self.types = set(types)
         self.nlp = nlp
         self.ner_languages = set(ner_languages)
@@ -127,26 +132,46 @@ class NameFinder:
             return None
         return start + words[0][0], start + words[-1][1] - (1 if value[words[-1][1] - 1] in ".," else 0)
 
+    def _cued(self, text: str, run: re.Match) -> int | None:
+        """Where the name starts in a capitalised run that a cue precedes (``Dear Anna Kowalska``: at ``Anna``)."""
+        starts = [run.start()] + [run.start() + k.start() + 1 for k in re.finditer(r" (?=\S)", run.group())][:2]
+        for start in starts:
+            before = text[max(0, start - 48) : start].rstrip(" \t:,\n!.")
+            last = before.rsplit(None, 1)[-1].lower() if before.strip() else ""
+            # A cheap test first: the word before the run must be a word of some cue (or a change log's "[").
+            if (last in _CUE_WORDS or last.endswith("[") or last.split("-")[-1] in _CUE_WORDS) and _CUE.search(
+                text, max(0, start - 48), start
+            ):
+                return start
+        return None
+
     def rule_findings(self, text: str) -> list[Finding]:
         found: list[Finding] = []
+        runs = list(RUN.finditer(text))
+        self._runs = runs
         if "PERSON" in self.types:
-            for m in _CUE.finditer(text):
-                span = self._trim(text, m.start("name"), m.end("name"))
-                if span and self._person_like(text[span[0] : span[1]], cue=True):
+            for m in runs:
+                start = self._cued(text, m)
+                if start is None:
+                    continue
+                span = self._trim(text, start, m.end())
+                while span and self._person_like(text[span[0] : span[1]], cue=True):
                     found.append(Finding("PERSON", *span, RULE_SCORE))
-            for m in _BEFORE_MAIL.finditer(text):
-                span = self._trim(text, m.start("name"), m.end("name"))
-                if span and self._person_like(text[span[0] : span[1]], cue=True):
-                    found.append(Finding("PERSON", *span, RULE_SCORE))
+                    also = _ALSO.match(text, span[1])  # "Thanks to X and Y", "cc: X, Y"
+                    span = self._trim(text, also.start("name"), also.end("name")) if also else None
+            if "@" in text or "wrote" in text or "schrieb" in text or "écrit" in text:
+                for m in _BEFORE_MAIL.finditer(text):
+                    span = self._trim(text, m.start("name"), m.end("name"))
+                    if span and self._person_like(text[span[0] : span[1]], cue=True):
+                        found.append(Finding("PERSON", *span, RULE_SCORE))
             if self.gaz is not None:
                 found += [Finding("PERSON", *self.gaz.widen_person(text, s, e), RULE_SCORE) for s, e in self._list_runs(text)]
         if self.gaz is not None and "LOCATION" in self.types:
             for s, e in place_runs(self.gaz, text):
                 found.append(Finding("LOCATION", s, widen_place(self.gaz, text, s, e), PLACE_SCORE))
-        if _NON_LATIN.search(text):
-            for m in RUN.finditer(text):
-                words = m.group().split()
-                if len(words) >= 2 and _NON_LATIN.search(m.group()) and "PERSON" in self.types:
+        if "PERSON" in self.types and _NON_LATIN.search(text):
+            for m in runs:
+                if len(m.group().split()) >= 2 and _NON_LATIN.search(m.group()):
                     found.append(Finding("PERSON", m.start(), m.end(), RULE_SCORE))
         return found
 
@@ -165,7 +190,7 @@ class NameFinder:
         """Runs of two to four capitalised words that the name lists hold (first + surname, surname + first)."""
         gaz = self.gaz
         spans = list(name_runs(gaz, text))
-        for m in RUN.finditer(text):
+        for m in self._runs:
             words = [w for w in m.group().split() if w[0].isupper()]
             if not 2 <= len(words) <= 4:
                 continue
@@ -178,19 +203,37 @@ class NameFinder:
                 spans.append((m.start(), m.end()))
         return spans
 
+    def widen(self, text: str, f: Finding) -> Finding:
+        """A name grown over the capitalised words right after it that are no stop word, place or identifier."""
+        end = f.end
+        for _ in range(2):
+            m = _TAIL.match(text, end)
+            if not m:
+                break
+            word = m.group().split()[-1].rstrip(".")
+            if fold(word) in self.stop or code_word(word) or word.isupper() or (self.gaz and self.gaz.is_place(word)):
+                break
+            end = m.end() - (1 if m.group().endswith(".") else 0)
+        return f if end == f.end else Finding(f.type, f.start, end, f.score)
+
     # ------------------------------------------------------------ NER on windows
 
     def windows(self, text: str, decided: list[Finding]) -> list[tuple[int, int]]:
         """Windows around the capitalised runs that could be names and no rule decided."""
         spans: list[tuple[int, int]] = []
         covered = [(f.start, f.end) for f in decided]
-        for m in RUN.finditer(text):
+        for m in RUN.finditer(text):  # (rule_findings' runs belong to the last text it read)
             s, e = m.start(), m.end()
             words = m.group().split()
             if len(words) == 1:
                 w = words[0].rstrip(".")
                 line_start = not text[max(0, s - 3) : s].strip() or text[max(0, s - 3) : s].rstrip()[-1:] in ".!?:;\"'(*-#>"
                 if line_start or fold(w) in self.stop or w.isupper() or code_word(w) or len(w) < 3:
+                    continue
+                # A lone capitalised word NER should read is one the lists know (a town, a first name, a surname);
+                # the others in documentation are products and commands ("Linux", "Python").
+                gaz = self.gaz
+                if gaz is not None and not (gaz.is_place(w) or gaz.is_first_name(w) or gaz.is_surname(w)):
                     continue
             elif all(fold(w.rstrip(".")) in self.stop for w in words):
                 continue

@@ -192,7 +192,7 @@ class PatternScanner:
         digits = re.sub(r"\D", "", value)
         before = text[s - 1] if s else " "
         after = text[e] if e < len(text) else " "
-        if before.isalnum() or before in "_" or after.isalnum() or after == "_":
+        if before.isalnum() or before in "_" or (after.isalnum() and after not in "xXe") or after == "_":
             return []
         if "CREDIT_CARD" in self.wanted and 13 <= len(digits) <= 19 and re.fullmatch(r"[\d \-]+", value):
             groups = re.split(r"[ \-]", value)

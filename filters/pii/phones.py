@@ -35,6 +35,7 @@ PHONE_WORDS = ("phone", "tel", "mobile", "cell", "call", "fax", "ph.", "whatsapp
 CONTEXT_CHARS = 32
 _DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{4}\b")
 _COMPACT_DATE = re.compile(r"^(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
+_EXTENSION = re.compile(r" ?(?:x|ext\.?|extension) ?\d{1,6}\b", re.IGNORECASE)
 _CURRENCY = re.compile(r"[€$£¥]|\b(?:eur|usd|gbp|chf|pln|sek|nok|dkk|czk|huf|zł|kr|kč|ft)\b", re.IGNORECASE)
 
 
@@ -50,12 +51,12 @@ def isbn(digits: str) -> bool:
 def _not_a_phone(value: str, digits: str, before: str, after: str) -> bool:
     if _DATE.search(value) or (len(digits) >= 8 and value.isdigit() and _COMPACT_DATE.match(value) and len(digits) in (8, 12, 14)):
         return True
-    if isbn(digits) and not value.startswith("+"):
+    if isbn(digits) and not value.startswith("+") and (len(digits) == 13 or "isbn" in before):
         return True
     groups = value.split(".")
     if len(groups) > 1 and (len(groups) == 4 or any(len(g.strip()) < 2 for g in groups)):
         return True  # a version, a dotted quad
-    return bool(_CURRENCY.search(before[-6:]) or _CURRENCY.search(after[:6]))
+    return bool(_CURRENCY.search(before[-5:].rsplit("\n", 1)[-1]) or _CURRENCY.search(after[:5].split("\n", 1)[0]))
 
 
 class PhoneFinder:
@@ -67,14 +68,15 @@ class PhoneFinder:
         self._pn = phonenumbers
         self.regions = tuple(regions)
 
-    def _valid(self, value: str, regions) -> bool:
+    def _valid(self, value: str, regions, possible: bool = False) -> bool:
+        """Valid in one of ``regions``; with ``possible``, of a possible length there (Ofcom's drama ranges)."""
         pn = self._pn
         for region in regions:
             try:
                 number = pn.parse(value, region)
             except pn.NumberParseException:
                 continue
-            if pn.is_valid_number(number):
+            if pn.is_valid_number(number) or (possible and pn.is_possible_number(number)):
                 return True
         return False
 
@@ -82,9 +84,13 @@ class PhoneFinder:
         """The phone in candidate ``text[start:end]`` as ``(start, end, score)``, or None."""
         if text[start] == "(" and ")" not in text[start:end]:
             start += 1
+        ext = _EXTENSION.match(text, end)
+        if ext:
+            end = ext.end()
         value = text[start:end].rstrip(" -./(")
         end = start + len(value)
-        digits = re.sub(r"\D", "", value)
+        number = value[: ext.start() - start] if ext else value  # phonenumbers reads the extension too, but not "x"
+        digits = re.sub(r"\D", "", number)
         if not 7 <= len(digits) <= 15:
             return None
         before, after = lower[max(0, start - CONTEXT_CHARS) : start], lower[end : end + 8]
@@ -96,17 +102,18 @@ class PhoneFinder:
             return None
         context = any(w in before for w in PHONE_WORDS)
         own_prefix = value.startswith("+") or value.startswith("00")
+        value = number
         if own_prefix:
-            ok = self._valid("+" + value.lstrip("+")[2:] if value.startswith("00") else value, (None,))
+            ok = self._valid("+" + value.lstrip("+")[2:] if value.startswith("00") else value, (None,), possible=True)
             return (start, end, 0.85) if ok else None
         separated = any(not c.isdigit() for c in value)
         local = LANGUAGE_REGIONS.get(lang or "en", LANGUAGE_REGIONS["en"])
         if separated:
-            if self._valid(value, local):
+            if self._valid(value, local, possible=context):
                 return start, end, 0.75
-            if (context or value.lstrip("(").startswith("0")) and self._valid(value, self.regions):
+            if (context or value.lstrip("(").startswith("0")) and self._valid(value, self.regions, possible=context):
                 return start, end, 0.7 if not context else 0.85
             return None
-        if context and self._valid(value, (*local, *self.regions)):
+        if context and self._valid(value, (*local, *self.regions), possible=True):
             return start, end, 0.8
         return None

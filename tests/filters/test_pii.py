@@ -97,7 +97,8 @@ def test_name_and_place_lists_correct_and_complete_ner(op):
     without = _findings(ner_only(make_table(texts)))
     for (text, entity, value), found, bare in zip(GAZETTEER_CASES, with_lists, without, strict=True):
         assert (entity, value) in _typed(found, text), (text, _typed(found, text))
-        assert (entity, value) not in _typed(bare, text)  # what NER alone gets wrong here
+        if value != "Maryse Boucher du Lopes":  # v3's NER reads a window around the run and gets this one alone
+            assert (entity, value) not in _typed(bare, text)  # what NER alone gets wrong here
     # A deletion request names the person, not the title: the hash is the bare name's.
     title = next(f for f in with_lists[0] if f["type"] == "PERSON")
     assert title["hash"] == subject_hash("Gertrude Börner")
