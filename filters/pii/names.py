@@ -75,6 +75,13 @@ def stop_words() -> frozenset[str]:
     return frozenset(words)
 
 
+@functools.lru_cache(maxsize=1)
+def _english_stop() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS)
+
+
 def _cue_regex() -> re.Pattern:
     """Cues from ``cues.txt``, matched at the end of the text before a capitalised run: ``before`` lines (the name
     follows), ``signoff`` lines (the name is on the next line), and a change log's ``[ Name ]``."""
@@ -119,7 +126,10 @@ class NameFinder:
     # ------------------------------------------------------------ rules
 
     def _is_name_word(self, word: str) -> bool:
+        """A word the name lists hold, and no English function word ("The" is a surname somewhere too)."""
         w = word.rstrip(".")
+        if fold(w) in _english_stop():
+            return False
         return self.gaz is not None and (self.gaz.is_first_name(w) or self.gaz.is_surname(w))
 
     def _trim(self, text: str, start: int, end: int) -> tuple[int, int] | None:
@@ -179,8 +189,10 @@ class NameFinder:
         words = [w for w in value.split() if fold(w.rstrip(".")) not in HONORIFICS]
         if not words or (self.gaz is not None and not _names_not_code(self.gaz, " ".join(words))):
             return False
-        if any(fold(w.strip(".,")) in self.stop for w in words if w[0].isupper()):
-            return False
+        if any(fold(w.strip(".,")) in self.stop and not self._is_name_word(w.strip(",")) for w in words if w[0].isupper()):
+            return False  # "The Debian Team"; but "Nagy" (Hungarian for "big") is a surname too
+        if len(words) > 1 and all(w.isupper() for w in words):
+            return False  # ROOT USER
         if self.gaz is not None and self.gaz.is_place(value):
             return False
         titled = len(words) < len(value.split())
@@ -195,7 +207,7 @@ class NameFinder:
             if not 2 <= len(words) <= 4:
                 continue
             clean = [w.rstrip(".") for w in words]
-            if any(fold(w) in self.stop or code_word(w) or w.isupper() for w in clean):
+            if any((fold(w) in self.stop and not self._is_name_word(w)) or code_word(w) or w.isupper() for w in clean):
                 continue
             first_then_last = gaz.is_first_name(clean[0]) and gaz.is_surname(clean[-1])
             last_then_first = gaz.is_surname(clean[0]) and gaz.is_first_name(clean[-1]) and len(clean) == 2
