@@ -374,7 +374,7 @@ def entity_scores(texts, truths, preds, families=None, lookalikes=None) -> dict[
         mask = bytearray(len(text))
         for _, s, e in pred:
             mask[s:e] = b"\x01" * (e - s)
-        uncovered = lambda s, e: any(not mask[i] and not text[i].isspace() for i in range(s, e))  # noqa: E731
+        uncovered = lambda s, e, mask=mask, text=text: any(not mask[i] and not text[i].isspace() for i in range(s, e))  # noqa: E731
         family = list(families[k]) if families else []
         for t, s, e in truth:
             n[t] += 1

@@ -521,7 +521,7 @@ def _fill(builder: _Builder, frame: str, fakes: dict, locale: str, rng: random.R
             start = builder.add(value)
         else:
             value = {
-                "E": lambda: make_email(fake, person, rng),
+                "E": lambda person=person: make_email(fake, person, rng),
                 "T": lambda: make_phone(region, rng, rng.choice(("international", "national", "e164"))),
                 "TB": lambda: make_phone(region, rng, rng.choice(("bare", "bare", "national"))),
                 "C": lambda: make_card(rng),

@@ -8,7 +8,7 @@ from filters.pii.detect import SECRET_TYPES, TAGS
 class Scrubber:
     """Turns findings into replacement text by each type's mode; surrogates are consistent per salted hash."""
 
-    def __init__(self, config: PiiConfig):
+    def __init__(self, config):  # a PiiConfig
         self.config = config
         self._surrogates: dict[tuple[str, str], str] = {}
         self._fake = None
