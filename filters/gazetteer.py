@@ -256,8 +256,15 @@ _PLACE_SUFFIX = re.compile(
 )
 
 
+# French, German and Dutch compound toponyms: Saint-Georges-les-Bains, Peron-sur-Mer, Frankfurt-am-Main.
+_PLACE_HYPHEN = re.compile(r"-(?:sur|sous|les|lès|en|la|le|de|du|des|aux|am|an|im|bei|ob|op|aan|upon|on)-", re.IGNORECASE)
+
+
 def place_shaped(value: str) -> bool:
-    """Whether ``value`` is built like a place name: ``Saint X``, ``Lake X``, ``X Island``, ``Xchester``."""
+    """Whether ``value`` is built like a place name: ``Saint X``, ``Lake X``, ``X Island``, ``Xchester``,
+    ``X-sur-Mer``."""
+    if _PLACE_HYPHEN.search(value):
+        return True
     words = value.replace("-", " ").split()
     if len(words) >= 2 and (fold(words[0]) in _PLACE_PREFIX or fold(words[-1]) in _PLACE_SUFFIX_WORD):
         return True
@@ -271,7 +278,7 @@ _LOCATIVE = re.compile(
     r"|w|we|z|ze|do|koło|v|ve|u|na|iz|kod|din|în|la|em|perto de|vicino a|cerca de|desde|için|'da|'de)\s+$",
     re.IGNORECASE,
 )
-_PLACE_RUN = re.compile(r"[^\W\d_a-zß-ÿ][^\W\d_]+(?:(?: | \w{1,4} |-)[^\W\d_a-zß-ÿ][^\W\d_']+){0,3}")
+_PLACE_RUN = re.compile(r"[^\W\d_a-zß-ÿ][^\W\d_]+(?:(?: | \w{1,4} |-|-\w{1,4}-)[^\W\d_a-zß-ÿ][^\W\d_']+){0,3}")
 
 
 def after_locative(text: str, start: int) -> bool:

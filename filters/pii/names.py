@@ -245,7 +245,8 @@ class NameFinder:
                 # A lone capitalised word NER should read is one the lists know (a town, a first name, a surname);
                 # the others in documentation are products and commands ("Linux", "Python").
                 gaz = self.gaz
-                if gaz is not None and not (gaz.is_place(w) or gaz.is_first_name(w) or gaz.is_surname(w)):
+                known = gaz is None or gaz.is_place(w) or gaz.is_first_name(w) or gaz.is_surname(w)
+                if not known and not after_locative(text, s):  # "moved to Griffithston": NER reads it
                     continue
             elif all(fold(w.rstrip(".")) in self.stop for w in words):
                 continue

@@ -158,3 +158,16 @@ def test_name_lookalikes_survive(names, text):
 def test_places_after_locatives_in_other_languages(names):
     assert ("LOCATION", "Dachau") in _values(names, "Sie zog nach Dachau um.")
     assert ("LOCATION", "Dachau") not in _values(names, "Dachau-Modus ist aus.")
+
+
+def test_compound_toponyms_after_locatives(names):
+    text = "Paulette Paul was born in Georges-les-Bains and lived there."
+    assert ("LOCATION", "Georges-les-Bains") in _values(names, text)
+    assert _values(names, "Use the -les- flag in Makefile-les-targets.") == []
+
+
+def test_ner_reads_an_unknown_word_after_a_locative_and_not_elsewhere():
+    detector = Detector(["LOCATION"])
+    assert ("LOCATION", "Griffithston") in _values(detector, "Leon Cunningham moved to Griffithston last spring.")
+    # Without a locative, a lone word no list knows is not given to NER (products and commands in documentation).
+    assert detector.names.windows("Install Griffithston first, then run it.", []) == []
