@@ -170,4 +170,4 @@ def test_ner_reads_an_unknown_word_after_a_locative_and_not_elsewhere():
     detector = Detector(["LOCATION"])
     assert ("LOCATION", "Griffithston") in _values(detector, "Leon Cunningham moved to Griffithston last spring.")
     # Without a locative, a lone word no list knows is not given to NER (products and commands in documentation).
-    assert detector.names.windows("Install Griffithston first, then run it.", []) == []
+    assert detector.names.windows("You can then install Griffithston with make.", []) == []
