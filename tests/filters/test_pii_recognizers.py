@@ -93,6 +93,7 @@ PHONE_LOOKALIKES = [
     "Requires version 1.2.3.4 or later.",
     "center = (48.856613, 2.352222)",
     "serial number 4539 1488 0343 6468",  # 16 digits failing Luhn: no card, no phone
+    "A morada é Rua Direita, 29, 9541-048 Pombal.",  # a postal code (a valid Irish local number)
 ]
 
 
