@@ -115,7 +115,9 @@ class Detector:
             for rows in by_model.values():
                 self.names.nlp = self.nlps[langs[rows[0]] if langs[rows[0]] is not None else first]
                 decided = {i: [f for f in found[i] if f.type in ("PERSON", "LOCATION")] for i in rows}
-                for row, extra in self.names.ner_findings(texts, rows, decided).items():
+                own = {lang for lang, model in SPACY_MODELS.items() if self.nlps.get(lang) is self.names.nlp}
+                foreign = frozenset(i for i in rows if (langs[i] or first) not in own)
+                for row, extra in self.names.ner_findings(texts, rows, decided, foreign).items():
                     found[row] += extra
         resolved = [self._resolve(t, f) for t, f in zip(texts, found, strict=True)]
         if self.names is not None and "PERSON" in self.entities:

@@ -230,8 +230,10 @@ class NameFinder:
 
     # ------------------------------------------------------------ NER on windows
 
-    def windows(self, text: str, decided: list[Finding]) -> list[tuple[int, int]]:
-        """Windows around the capitalised runs that could be names and no rule decided."""
+    def windows(self, text: str, decided: list[Finding], foreign: bool = False) -> list[tuple[int, int]]:
+        """Windows around the capitalised runs that could be names and no rule decided. ``foreign``: the model
+        reads another language than its own (English NER on German, where every noun is capitalised): then only
+        runs with a word the lists know, or after a locative."""
         spans: list[tuple[int, int]] = []
         covered = [(f.start, f.end) for f in decided]
         for m in RUN.finditer(text):  # (rule_findings' runs belong to the last text it read)
@@ -248,7 +250,9 @@ class NameFinder:
                 known = gaz is None or gaz.is_place(w) or gaz.is_first_name(w) or gaz.is_surname(w)
                 if not known and not after_locative(text, s):  # "moved to Griffithston": NER reads it
                     continue
-            elif all(fold(w.rstrip(".")) in self.stop for w in words):
+            elif all(fold(w.rstrip(".")) in self.stop for w in words) or foreign and self.gaz is not None and not after_locative(text, s) and not any(
+                self.gaz.is_place(w) or self._is_name_word(w) for w in words if fold(w.rstrip(".")) not in self.stop
+            ):
                 continue
             if any(a <= s and e <= b for a, b in covered):
                 continue
@@ -267,8 +271,10 @@ class NameFinder:
                 spans.append((lo, hi))
         return spans
 
-    def ner_findings(self, texts: list[str], rows: list[int], decided: dict[int, list[Finding]]) -> dict[int, list[Finding]]:
-        jobs = [(row, s, e) for row in rows for s, e in self.windows(texts[row], decided.get(row, []))]
+    def ner_findings(self, texts: list[str], rows: list[int], decided: dict[int, list[Finding]],
+                     foreign: frozenset[int] = frozenset()) -> dict[int, list[Finding]]:
+        """NER findings of ``rows`` (those in ``foreign`` are in another language than the model's)."""
+        jobs = [(row, s, e) for row in rows for s, e in self.windows(texts[row], decided.get(row, []), row in foreign)]
         out: dict[int, list[Finding]] = {}
         if not jobs:
             return out
