@@ -78,7 +78,10 @@ def _mimesis() -> tuple[set[str], set[str]]:
 
     first: set[str] = set()
     last: set[str] = set()
-    for path in glob.glob(os.path.join(os.path.dirname(mimesis.__file__), "datasets", "*", "person.json")):
+    paths = glob.glob(os.path.join(os.path.dirname(mimesis.__file__), "datasets", "*", "person.json"))
+    if not paths:
+        raise RuntimeError(f"pii: no datasets/*/person.json in mimesis {mimesis.__version__}; install mimesis 22.x")
+    for path in paths:
         if os.path.basename(os.path.dirname(path)).startswith(("ar", "fa", "ja", "ko", "zh", "kk", "az")):
             continue  # scripts and name systems outside this module's word shapes
         with open(path, encoding="utf-8") as f:
