@@ -254,7 +254,8 @@ def _operator() -> Pii:
     """The demo recipe's entity list, tag mode, NER for ``NER_LANGUAGES``; set up once per process."""
     global _OPERATOR
     if _OPERATOR is None:
-        _OPERATOR = Pii(entities=list(DEMO_ENTITIES), languages=NER_LANGUAGES)
+        extra = {"languages": list(NER_LANGUAGES)} if NER_LANGUAGES else {}  # empty: the stage's default
+        _OPERATOR = Pii(entities=list(DEMO_ENTITIES), **extra)
         _OPERATOR.setup()
         _OPERATOR._ready = True
     return _OPERATOR
