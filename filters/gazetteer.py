@@ -199,7 +199,16 @@ class Gazetteer:
         return start, end
 
 
-_CAPITALISED_WORD = re.compile(r"[^\W\d_a-zß-ÿ][^\W\d_]*(?:['’\-][^\W\d_]+)*")
+def _upper_class() -> str:
+    """A character class of the upper-case letters of the Latin, Greek and Cyrillic scripts (``re`` has no \\p{Lu}):
+    ``ś`` or ``ł`` opening a piece of a Polish word is no capital."""
+    ranges = ((0x41, 0x24F), (0x370, 0x3FF), (0x400, 0x52F), (0x1E00, 0x1EFF))
+    return "[" + "".join(re.escape(chr(c)) for lo, hi in ranges for c in range(lo, hi + 1) if chr(c).isupper()) + "]"
+
+
+#: One upper-case letter (Latin, Greek, Cyrillic).
+UPPER = _upper_class()
+_CAPITALISED_WORD = re.compile(rf"{UPPER}[^\W\d_]*(?:['’\-][^\W\d_]+)*")
 
 
 def code_word(value: str) -> bool:
@@ -281,7 +290,7 @@ _LOCATIVE = re.compile(
     r"|w|we|z|ze|do|koło|v|ve|u|na|iz|kod|din|în|la|em|perto de|vicino a|cerca de|desde|için|'da|'de)\s+$",
     re.IGNORECASE,
 )
-_PLACE_RUN = re.compile(r"[^\W\d_a-zß-ÿ][^\W\d_]+(?:(?: | \w{1,4} |-|-\w{1,4}-)[^\W\d_a-zß-ÿ][^\W\d_']+){0,3}")
+_PLACE_RUN = re.compile(rf"{UPPER}[^\W\d_]+(?:(?: | \w{{1,4}} |-|-\w{{1,4}}-){UPPER}[^\W\d_']+){{0,3}}")
 
 
 def after_locative(text: str, start: int) -> bool:
@@ -331,7 +340,7 @@ def widen_place(gaz: Gazetteer, text: str, start: int, end: int) -> int:
 def widen_over_particles(text: str, start: int, end: int) -> int:
     """The end of a name or place continued by a particle and a capitalised word (``Boucher du Lopes``)."""
     while True:
-        m = re.match(r" (\w+) ([^\W\d_a-zß-ÿ][^\W\d_]+)", text[end : end + 40])
+        m = re.match(rf" (\w+) ({UPPER}[^\W\d_]+)", text[end : end + 40])
         if not m or m.group(1) not in PARTICLES:
             return end
         end += m.end()

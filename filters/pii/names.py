@@ -34,6 +34,7 @@ from pathlib import Path
 from filters.gazetteer import (
     HONORIFICS,
     PARTICLES,
+    UPPER,
     after_locative,
     code_word,
     fold,
@@ -44,19 +45,21 @@ from filters.gazetteer import (
     widen_place,
 )
 from filters.pii.patterns import Finding
+from filters.pii.places import AddressFinder
 
 NER_SCORE = 0.85
 RULE_SCORE = 0.8
 PLACE_SCORE = 0.6
-WINDOW = 48
+WINDOW = 24
 _NER_LABELS = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION",
                "DATE": "DATE_TIME", "TIME": "DATE_TIME"}
 _RETYPED_LABELS = frozenset({"PERSON", "PER", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "WORK_OF_ART", "EVENT", "MISC"})
 STOP_LANGUAGES = ("en", "de", "fr", "nl", "pl", "sv", "da", "fi", "cs", "sk", "hu", "ro", "sl", "hr", "pt", "it", "es",
                   "tr", "lt", "lv", "et", "nb", "is", "ga", "sq")
 
-_UPPER = r"[^\W\d_a-zß-ÿ]"
-_WORD = rf"{_UPPER}[^\W\d_]*(?:['’][^\W\d_]+)?(?:-{_UPPER}?[^\W\d_]+)*\.?"
+_UPPER = UPPER
+# A full stop belongs to an initial or a title ("J.", "Dr."), not to a longer word: "Atanasov. Built" is two sentences.
+_WORD = rf"(?:{_UPPER}[^\W\d_]{{0,2}}\.|{_UPPER}[^\W\d_]*(?:['’][^\W\d_]+)?(?:-{_UPPER}?[^\W\d_]+)*)"
 _PARTICLE = r"(?:van der|van den|van de|de la|de las|de los|von der|von|van|de|del|della|di|da|do|dos|das|du|des|der|den|ter|ten|zu|y|e|i|la|le|af|av|mac|mc|o')"
 # A capitalised run: words with particles between them (``Maria van den Broek-de Wit``).
 RUN = re.compile(rf"{_WORD}(?:(?: {_PARTICLE})* {_WORD}){{0,4}}")
@@ -122,6 +125,7 @@ class NameFinder:
         self.gaz = gazetteer
         self.batch_size = batch_size
         self.stop = stop_words()
+        self.addresses = AddressFinder(gazetteer)
 
     # ------------------------------------------------------------ rules
 
@@ -176,6 +180,8 @@ class NameFinder:
                         found.append(Finding("PERSON", *span, RULE_SCORE))
             if self.gaz is not None:
                 found += [Finding("PERSON", *self.gaz.widen_person(text, s, e), RULE_SCORE) for s, e in self._list_runs(text)]
+        if "LOCATION" in self.types:
+            found += self.addresses.addresses(text)
         if self.gaz is not None and "LOCATION" in self.types:
             for s, e in place_runs(self.gaz, text):
                 found.append(Finding("LOCATION", s, widen_place(self.gaz, text, s, e), PLACE_SCORE))
@@ -227,6 +233,35 @@ class NameFinder:
                 break
             end = m.end() - (1 if m.group().endswith(".") else 0)
         return f if end == f.end else Finding(f.type, f.start, end, f.score)
+
+    def _proper(self, text: str, start: int, end: int, foreign: bool) -> tuple[int, int] | None:
+        """An NER name or place cut to its proper-noun words, or None when it is no proper noun.
+
+        Every language this stage reads capitalises names and places, so an entity keeps only its capitalised
+        words and the particles between them: stop words and lower-case words at its ends go (``Die Tagung`` ->
+        ``Tagung``), and one inside it rejects it (the English model reading Czech tags lower-case phrases).
+        When the model reads another language than its own, a single word must be one the lists know.
+        """
+        words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
+
+        def drop(word: str) -> bool:
+            w = word.strip(".,;:()\"'«»„“”")
+            return not w or not w[0].isupper() or (fold(w) in self.stop and not self._is_name_word(w))
+
+        while words and drop(text[words[0][0] : words[0][1]]):
+            words.pop(0)
+        while words and drop(text[words[-1][0] : words[-1][1]]):
+            words.pop()
+        if not words:
+            return None
+        inner = [text[a:b] for a, b in words]
+        if any(not w[0].isupper() and w not in PARTICLES for w in inner):
+            return None
+        if foreign and len(inner) == 1 and self.gaz is not None:
+            w = inner[0].strip(".,;:")
+            if not (self._is_name_word(w) or self.gaz.is_place(w) or place_shaped(w)):
+                return None
+        return words[0][0], words[-1][1]
 
     # ------------------------------------------------------------ NER on windows
 
@@ -297,6 +332,11 @@ class NameFinder:
                 first, _, rest = value.partition(" ")
                 if entity == "PERSON" and rest and first.lower() in _CUE_WORDS:
                     start += len(first) + 1  # fr_core_news_sm's "Bonjour Anaïs Lefèvre": the greeting is no name
+                if entity in ("PERSON", "LOCATION"):
+                    span = self._proper(text, start, end, row in foreign)
+                    if span is None:
+                        continue
+                    start, end = span
                 if gaz is not None and entity in ("PERSON", "LOCATION"):
                     if not _names_not_code(gaz, value):
                         continue
