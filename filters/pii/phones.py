@@ -37,6 +37,15 @@ PHONE_WORDS = ("phone", "tel", "mobile", "cell", "call", "fax", "ph.", "whatsapp
 CONTEXT_CHARS = 32
 _DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{4}\b")
 _COMPACT_DATE = re.compile(r"^(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
+# Words that introduce a reference number (an order, an invoice, a ticket, a bug) in the languages above.
+_ID_BEFORE = re.compile(
+    r"(?:order|invoice|ticket|case|ref\.?|reference|no\.|nr\.|n°|nº|#|id|bug|issue|bestell\w*|rechnung\w*|auftrag\w*"
+    r"|commande|facture|dossier|pedido|factura|expediente|ordine|fattura|pratica|bestelling|factuur|zamówieni\w*"
+    r"|faktur\w*|objednávk\w*|rendelés\w*|számla\w*|comand\w*|sipariş\w*|fatura\w*|tilaus\w*|lasku\w*|ordre"
+    r"|ordrenummer|beställning\w*)[\s:.#]*$"
+)
+# A year and a serial ("2023-004471"): how order and document numbers are written, not phones.
+_YEAR_ID = re.compile(r"(?:19|20)\d\d-\d{5,}")
 _EXTENSION = re.compile(r" ?(?:x|ext\.?|extension) ?\d{1,6}\b", re.IGNORECASE)
 _CURRENCY = re.compile(r"[€$£¥]|\b(?:eur|usd|gbp|chf|pln|sek|nok|dkk|czk|huf|zł|kr|kč|ft)\b", re.IGNORECASE)
 
@@ -103,6 +112,8 @@ class PhoneFinder:
         if _not_a_phone(value, digits, before, after):
             return None
         context = any(w in before for w in PHONE_WORDS)
+        if not context and (_ID_BEFORE.search(before) or _YEAR_ID.fullmatch(value)):
+            return None  # "Order No. 2023-004471", "invoice 4404123456": a reference, not a number to call
         own_prefix = value.startswith("+") or value.startswith("00")
         value = number
         if own_prefix:
