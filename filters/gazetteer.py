@@ -57,6 +57,7 @@ CITIES = "cities1000"
 _TOKEN = re.compile(r"[^\W\d_][\w'’\-.]*")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def fold(word: str) -> str:
     """Case- and accent-insensitive key: ``Joséphine`` -> ``josephine``."""
     decomposed = unicodedata.normalize("NFKD", word.casefold())
@@ -174,7 +175,9 @@ class Gazetteer:
         return fold(text.strip()) in self.places
 
     def is_first_name(self, word: str) -> bool:
-        return fold(word) in self.first_names
+        key = fold(word)
+        # "Hans-Walter", "Marie-Claire": a compound of first names is one
+        return key in self.first_names or ("-" in key and all(p in self.first_names for p in key.split("-") if p))
 
     def is_surname(self, word: str) -> bool:
         return fold(word) in self.surnames
@@ -302,7 +305,13 @@ def place_runs(gaz: Gazetteer, text: str) -> list[tuple[int, int]]:
     """Known places right after a locative preposition ("born in Ourense") that NER did not tag: the longest
     run of capitalised words there that the place list holds."""
     spans = []
-    for m in _PLACE_RUN.finditer(text):
+    pos = 0
+    while True:
+        m = _PLACE_RUN.search(text, pos)
+        if not m:
+            return spans
+        # The next run starts after this one's first word at the latest: "from Almería to Almería" is two places.
+        pos = m.start() + len(m.group().split(" ")[0])
         if not after_locative(text, m.start()):
             continue
         words = m.group().split(" ")
@@ -314,8 +323,8 @@ def place_runs(gaz: Gazetteer, text: str) -> list[tuple[int, int]]:
                 and (k == 1 or not gaz.is_first_name(words[0]))
             ):
                 spans.append((m.start(), m.start() + len(candidate)))
+                pos = m.start() + len(candidate)
                 break
-    return spans
 
 
 _NEXT_WORD = re.compile(r"(?:-| | \w{1,4} )[^\W\d_][\w'’]*")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from filters.gazetteer import UPPER, after_locative
+from filters.gazetteer import UPPER, after_locative, code_word, place_shaped
 from filters.pii.patterns import Finding
 
 ADDRESS_SCORE = 0.9
@@ -32,7 +32,9 @@ FIELD_SCORE = 0.7
 _UP = UPPER
 _CAP = rf"{_UP}[^\W\d_]*(?:['’.][^\W\d_]+)*\.?"  # a capitalised word ("O'Neil", "St.", "A.")
 _CAPH = rf"{_CAP}(?:-{_CAP}|-[^\W\d_]+)*"  # with hyphenated parts ("Saint-Jean-de-Luz", "Rivière-du-Loup")
-_LC_PART = r"(?:de|del|della|delle|dei|degli|di|da|do|dos|das|du|des|la|le|les|los|las|el|al|am|an|auf|im|in|der|den|van|von|y|e|i|sur|sous|lès|aux|en|on|upon|na|nad|pod|u|v|w|z|ob|pri)"
+# Lower-case words inside street and town names ("Rue de la Paix", "Frankfurt am Main", "Newcastle upon Tyne"); no
+# preposition that ends a sentence's place ("in Frosini on Tuesday").
+_LC_PART = r"(?:de|del|della|delle|dei|degli|di|da|do|dos|das|du|des|la|le|les|los|las|el|al|am|an der|an|der|den|van|von|sur|sous|lès|aux|upon|ob der|nad|pod)"
 _NUM = r"\d{1,5}(?:[ ]?[^\W\d_](?![^\W\d_]))?(?:[ ]?[-/][ ]?\d{1,5}(?:[^\W\d_](?![^\W\d_]))?)?"
 _NUMWORD = rf"(?:(?:[Nn][oº°r]\.?|N[oº°]:?|[Nn]úm\.?|[Nn]r\.?|#|nº|n\.)[ ]?)?{_NUM}(?:[ ]?(?:bis|ter|[a-z]))?"
 
@@ -151,19 +153,70 @@ _UNIT_LINE = re.compile(rf"(?i:{_SECONDARY}),[ ](?:{_CAPH}[ ]?){{1,4}},[ ]?$")
 _JOIN = re.compile(r",?[ \t]*(?:\n[ \t]*)?|[ ]+[–-][ ]+")
 
 
+def _ascii_words(alternation: str) -> str:
+    """The alternatives of a word list as Hyperscan reads the text (each non-ASCII character as ``?``); those with
+    fewer than three ASCII letters left (``ул.``) are dropped: the scripts they belong to are searched apart."""
+    out = []
+    for word in alternation.split("|"):
+        if sum(c.isascii() and c.isalpha() for c in word) >= 2 or word in ("út", "tér", "köz"):
+            out.append("".join(c if c.isascii() else r"\?" for c in word))
+    return "|".join(out)
+
+
+# Where a street can be (one Hyperscan pass): a street word before a space, after a space, a weak one after a number
+# and a few words, the end of a one-word street before its number.
+_TRIGGERS = (
+    rf"(?:^|[^A-Za-z0-9_?-])(?:{_ascii_words(_BEFORE)}) ",
+    rf" (?:{_ascii_words(_AFTER_STRONG)})(?:[^A-Za-z0-9_?]|$)",
+    rf"[0-9][^ \n]{{0,6}} (?:[^ \n]+ ){{1,4}}(?:{_ascii_words(_AFTER_WEAK)})(?:[^A-Za-z0-9_?]|$)",
+    rf"(?:{_ascii_words(_COMPOUND)}) [0-9]",
+)
+_DIGIT = re.compile(r"\d")
+_NON_LATIN = re.compile(r"[\u0370-\u03ff\u0400-\u052f]")
+
+
 class AddressFinder:
     """Postal addresses, place and name fields, table columns (see the module docstring)."""
 
     def __init__(self, gazetteer=None):
+        import hyperscan
+
         self.gaz = gazetteer
+        self._db = hyperscan.Database()
+        self._db.compile(expressions=[t.encode() for t in _TRIGGERS], ids=list(range(len(_TRIGGERS))),
+                         elements=len(_TRIGGERS), flags=[hyperscan.HS_FLAG_CASELESS] * len(_TRIGGERS))
+
+    def _streets(self, text: str):
+        """The street matches, searched only around the trigger hits (the whole text holds other scripts)."""
+        if _NON_LATIN.search(text):
+            yield from _STREET.finditer(text)
+            return
+        ends: list[int] = []
+        data = text.encode("ascii", "replace") if not text.isascii() else text.encode()
+        self._db.scan(data, match_event_handler=lambda _i, _s, e, _f, _c: ends.append(e))
+        if not ends:
+            return
+        spans: list[list[int]] = []
+        for e in sorted(ends):
+            lo, hi = max(0, e - 110), min(len(text), e + 40)
+            if spans and lo <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], hi)
+            else:
+                spans.append([lo, hi])
+        last = -1
+        for lo, hi in spans:
+            for m in _STREET.finditer(text, lo, hi):
+                if m.start() >= last:
+                    last = m.end()
+                    yield m
 
     # ------------------------------------------------------------ addresses
 
     def addresses(self, text: str) -> list[Finding]:
-        if not any(c.isdigit() for c in text) and not _SETTLEMENT.search(text):
+        if not _DIGIT.search(text) and not _SETTLEMENT.search(text):
             return []
         parts: list[tuple[int, int, frozenset[str]]] = []  # (start, end, kinds)
-        for m in _STREET.finditer(text):
+        for m in self._streets(text):
             if not any(w.isupper() and len(w) > 1 for w in m.group().split()[1:2]):  # "intrarea EXIDX": a symbol
                 parts.append((m.start(), m.end(), _STREET_PART))
         for regex in _POSTTOWN:
@@ -268,4 +321,106 @@ def _mid_sentence(text: str, start: int) -> bool:
 _STREET_PART, _STRONG, _WEAK = frozenset({"street"}), frozenset({"strong"}), frozenset({"posttown"})
 
 
-__all__ = ["AddressFinder"]
+
+
+# ---------------------------------------------------------------- places by the words around them
+
+# Words after which a place is named, whatever the place (lists need not know it): living, birth, moving, travel.
+_RESIDENCE = (
+    r"born in|lives in|living in|lived in|grew up in|resident of|native of|hails from|"
+    r"wohnt in|wohnhaft in|geboren in|aufgewachsen in|umgezogen nach|zieht nach|"
+    r"né à|née à|habite à|vit à|domiciliée? à|originaire de|déménagé à|"
+    r"nació en|nacida en|vive en|reside en|residente en|se mudó a|natural de|"
+    r"nato a|nata a|vive a|residente a|abita a|trasferit[oa] a|"
+    r"nasceu em|nascida em|mora em|vive em|residente em|mudou-se para|"
+    r"woont in|geboren in|verhuisd naar|"
+    r"mieszka w|urodził się w|urodziła się w|przeprowadził się do|przeprowadziła się do|"
+    r"bor i|född i|flyttade till|flyttet til|født i|bosatt i|"
+    r"asuu|syntyi|muutti|"
+    r"bydlí v|narodil se v|narodila se v|býva v|narodil sa v|"
+    r"lakik|született|"
+    r"locuiește în|născut în|născută în|s-a mutat în|"
+    r"živi v|rojen v|rojena v|živi u|rođen u|rođena u|"
+    r"yaşıyor|doğdu"
+)
+# Words after which the thing named is often a place, but in documentation as often a product ("moved to GitHub",
+# "based in Python"): a place the lists know or that is built like one.
+_MOVE = (
+    r"moved to|moving to|relocated to|based in|located in|travel(?:led|ing)? to|flew to|flying to|arrived in|"
+    r"headquartered in|mit sitz in|installée? à|basée? à|con sede en|con sede a|com sede em|gevestigd in|z siedzibą w"
+)
+# "from X to Y" in the languages above: both ends are places when both are built or listed as places.
+_FROM_TO = (
+    r"from (?P<a1>{T}) to (?P<b1>{T})|von (?P<a2>{T}) nach (?P<b2>{T})|de (?P<a3>{T}) (?:à|a|para) (?P<b3>{T})"
+    r"|da (?P<a4>{T}) a (?P<b4>{T})|van (?P<a5>{T}) naar (?P<b5>{T})|z (?P<a6>{T}) do (?P<b6>{T})"
+    r"|från (?P<a7>{T}) till (?P<b7>{T})|fra (?P<a8>{T}) til (?P<b8>{T})"
+)
+_PLACE_WORDS = rf"(?:(?:{_LC_PART}|d'|l')[ ]?)?{_TWORD}(?:[ ](?:(?:{_LC_PART}|d'|l')[ ]?)?{_TWORD}){{0,3}}"
+_AFTER_RESIDENCE = re.compile(rf"(?<![\w])(?i:{_RESIDENCE})[ ](?P<place>{_PLACE_WORDS})")
+_AFTER_MOVE = re.compile(rf"(?<![\w])(?i:{_MOVE})[ ](?P<place>{_PLACE_WORDS})")
+_FROM_TO_RE = re.compile(_FROM_TO.replace("{T}", _PLACE_WORDS))
+# A town named after a person, as English-speaking countries name them: Jacksonville, Williamsburg, Edwardstown.
+_TOPONYM_END = re.compile(
+    r"(?:ville|town|ton|view|mouth|haven|fort|borough|burgh|burg|bury|chester|shire|side|land|berg|furt|stad|port"
+    r"|field|ford|wood|dale)$"
+)
+
+
+def named_town(gaz, word: str) -> bool:
+    """A first name or surname with a toponym's ending (``Robinsonview``, ``Dalymouth``) that is no name itself."""
+    m = _TOPONYM_END.search(word)
+    if not m or not word[:1].isupper() or gaz.is_first_name(word) or gaz.is_surname(word):
+        return False
+    stem = word[: m.start()].rstrip("s")
+    return len(stem) >= 3 and (gaz.is_first_name(stem) or gaz.is_surname(stem) or gaz.is_first_name(word[: m.start()]))
+
+
+class PlaceCues:
+    """Places after residence and travel words, in "from X to Y", after a person ("Anna Nagy (Győr)"), and towns
+    named after people."""
+
+    def __init__(self, gazetteer):
+        self.gaz = gazetteer
+
+    def find(self, text: str, persons: list[Finding]) -> list[Finding]:
+        found = []
+        for m in _AFTER_RESIDENCE.finditer(text):
+            if not code_word(m.group("place")):
+                found.append(self._place(m.start("place"), m.end("place")))
+        for m in _AFTER_MOVE.finditer(text):
+            if self._placelike(m.group("place")):
+                found.append(self._place(m.start("place"), m.end("place")))
+        if " to " in text or " nach " in text or " do " in text or " a " in text or " til" in text or " naar " in text:
+            for m in _FROM_TO_RE.finditer(text):
+                ends = [(m.start(k), m.end(k)) for k, v in m.groupdict().items() if v]
+                if all(self._placelike(text[a:b]) for a, b in ends):
+                    found += [self._place(a, b) for a, b in ends]
+        for p in persons:  # "Natalie Clarke (Whiteton)", "Contact: Jan Novák, Brno" at a line's end
+            m = _AFTER_PERSON.match(text, p.end)
+            group = m and ("place" if m.group("place") else "place2")
+            if m and self._placelike(m.group(group)):
+                found.append(self._place(m.start(group), m.end(group)))
+        if self.gaz is not None:
+            for m in _TOPONYM_WORD.finditer(text):
+                if named_town(self.gaz, m.group()):
+                    found.append(Finding("LOCATION", m.start(), m.end(), PLACE_CUE_SCORE))
+        return [f for f in found if f is not None]
+
+    def _placelike(self, value: str) -> bool:
+        if self.gaz is None or code_word(value):
+            return False
+        words = value.split()
+        return (self.gaz.is_place(value) or place_shaped(value) or any(named_town(self.gaz, w) for w in words)
+                or (bool(_NON_LATIN.search(value)) and len(words) <= 3))
+
+    @staticmethod
+    def _place(start: int, end: int) -> Finding:
+        return Finding("LOCATION", start, end, PLACE_CUE_SCORE)
+
+
+PLACE_CUE_SCORE = 0.7
+_AFTER_PERSON = re.compile(rf"[ \t]*(?:\((?P<place>{_PLACE_WORDS})\)|,[ \t]*(?P<place2>{_PLACE_WORDS})[ \t]*(?=\n|$))")
+_TOPONYM_WORD = re.compile(rf"(?<![\w-]){_UP}[a-z]{{2,}}(?:ville|town|ton|view|mouth|haven|fort|borough|burgh|burg|bury|chester|shire|side|land|berg|furt|stad|port|field|ford|wood|dale)(?![\w-])")
+
+
+__all__ = ["AddressFinder", "PlaceCues", "named_town"]
