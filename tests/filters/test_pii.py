@@ -80,7 +80,7 @@ GAZETTEER_CASES = [
     ("Call Trevor Green on the landline before Friday.", "PERSON", "Trevor Green"),  # NER: nothing
     ("Maryse Boucher du Lopes moved here last spring.", "PERSON", "Maryse Boucher du Lopes"),  # particle
     ("Our office in Albanie opens at nine.", "LOCATION", "Albanie"),  # a country in French; NER: PERSON
-    ("Valeria was born in Ourense and lived there.", "LOCATION", "Ourense"),  # a town after "in"; NER: nothing
+    ("Valeria spent a year in Ourense and liked it.", "LOCATION", "Ourense"),  # a town after "in"; NER: nothing
     ("He moved to Neunburg vorm Wald in May.", "LOCATION", "Neunburg vorm Wald"),  # NER: "Neunburg"
 ]
 
