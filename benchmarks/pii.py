@@ -304,7 +304,9 @@ def run_ours_parallel(docs, langs, workers: int = 2):
 
 
 def run_presidio_default(docs):
-    """Presidio's default ``AnalyzerEngine`` (same spaCy model), ``analyze`` per document; CPU seconds."""
+    """Presidio's default ``AnalyzerEngine`` (same spaCy model), ``analyze`` per document, twice: predictions, CPU
+    seconds of the first pass (cold: the model's vocabulary meets the words for the first time) and of the second
+    (warm, as assay's timed pass is)."""
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
@@ -315,12 +317,15 @@ def run_presidio_default(docs):
     engine = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
     entities = [e for e in DEFAULT_TYPES if e not in SECRET_TYPES]  # Presidio has no secret recognizers
     engine.analyze("warm up", language="en")
-    preds = []
-    t0 = time.process_time()
-    for text, _ in docs:
-        results = engine.analyze(text, language="en", entities=entities)
-        preds.append([(r.entity_type, r.start, r.end) for r in sorted(results, key=lambda r: r.score)])
-    return preds, time.process_time() - t0
+    cpu = []
+    for _ in range(2):
+        preds = []
+        t0 = time.process_time()
+        for text, _ in docs:
+            results = engine.analyze(text, language="en", entities=entities)
+            preds.append([(r.entity_type, r.start, r.end) for r in sorted(results, key=lambda r: r.score)])
+        cpu.append(time.process_time() - t0)
+    return preds, cpu[0], cpu[1]
 
 
 def entity_scores(texts, truths, preds, families=None, lookalikes=None) -> dict[str, dict[str, float]]:
@@ -390,7 +395,7 @@ def evaluate(name: str, docs, langs, families, lookalikes, baseline_docs: int) -
     preds, cpu, _ = run_ours(docs, langs=langs)
     ours = entity_scores(texts, truths, preds, families, lookalikes)
     sub = slice(0, baseline_docs)
-    base_preds, base_cpu = run_presidio_default(docs[sub])
+    base_preds, base_cold, base_cpu = run_presidio_default(docs[sub])
     sub_chars = sum(map(len, texts[sub]))
     base = entity_scores(texts[sub], truths[sub], base_preds, families[sub] if families else None,
                          lookalikes[sub] if lookalikes else None)
@@ -399,9 +404,10 @@ def evaluate(name: str, docs, langs, families, lookalikes, baseline_docs: int) -
     _side_by_side(f"{name}: assay pii v3, all {len(docs)} documents", ours, None)
     _side_by_side(f"{name}: the first {len(texts[sub])} documents, assay pii v3 | Presidio default", ours_sub, base)
     _, sub_cpu, _ = run_ours(docs[sub], langs=langs[sub] if langs else None)
-    print(f"speed on those {len(texts[sub])} documents ({sub_chars:,} chars), per CPU-second: assay "
-          f"{sub_chars / sub_cpu:,.0f} chars/s, Presidio default {sub_chars / base_cpu:,.0f} chars/s "
-          f"-> {base_cpu / sub_cpu:.1f}x; assay over all {len(docs)}: {chars / cpu:,.0f} chars/CPU-s")
+    print(f"speed on those {len(texts[sub])} documents ({sub_chars:,} chars), per CPU-second, each on its second "
+          f"pass over them: assay {sub_chars / sub_cpu:,.0f} chars/s, Presidio default {sub_chars / base_cpu:,.0f} "
+          f"chars/s -> {base_cpu / sub_cpu:.1f}x. First passes: Presidio {sub_chars / base_cold:,.0f} chars/s on "
+          f"those, assay {chars / cpu:,.0f} chars/s over all {len(docs)} -> {(chars / cpu) / (sub_chars / base_cold):.1f}x")
     return ours
 
 

@@ -110,7 +110,7 @@ class Detector:
         langs = langs or [None] * len(texts)
         found = [self.patterns.scan(t, lang) for t, lang in zip(texts, langs, strict=True)]
         if self.names is not None:
-            rules = {i: self.names.rule_findings(t) for i, t in enumerate(texts) if t}
+            rules = {i: self.names.rule_findings(t, langs[i]) for i, t in enumerate(texts) if t}
             for i, extra in rules.items():
                 found[i] += extra
             # Records with no language are read as English under "*", else as the first configured language.

@@ -15,6 +15,7 @@ import re
 
 from filters.gazetteer import UPPER
 from filters.pii.patterns import Finding
+from filters.pii.triggers import Triggers, ascii_words, search_windows
 
 FIELD_SCORE = 0.8
 
@@ -67,6 +68,11 @@ _FIELD = re.compile(
     rf"(?:^|(?<=[\s{{,;(\[\"'<]))(?:[\w.]*[_.])?{_KEY}(?P<q1>[\"']?)[ \t]*(?::|=>|:=|=|>)[ \t]*(?P<q2>[\"']?)"
     rf"(?P<value>[^\n\"'<;|\t]{{1,80}})"
 )
+# Where a field can be (see filters.pii.triggers): a key before ':', '=', '=>' or '>', and a key in a header line.
+TRIGGERS = {
+    "field": (rf"(?:^|[^A-Za-z0-9])(?:{ascii_words(_keys(_PLACE_KEYS) + '|' + _keys(_PERSON_KEYS), ('cím',))})[\"']?[ \t]*[:=>]", True),
+    "header": (rf"(?:^|[,;\t|\"'])[ ]?(?:{ascii_words(_keys(_PLACE_KEYS) + '|' + _keys(_PERSON_KEYS), ('cím',))})[ ]?[\"']?(?:[,;\t|]|$)", True),
+}
 _NAME_VALUE = re.compile(rf"{UPPER}[^\W\d_]*(?:['’.\-][^\W\d_]+)*\.?(?:[ ]+(?:[a-z]{{1,4}}[ ]+)*{UPPER}[^\W\d_]*(?:['’.\-][^\W\d_]+)*\.?){{0,5}}")
 _PLACE_VALUE = re.compile(rf"(?:{UPPER}|\d)[^\n]*")
 _HEADER_SPLIT = re.compile(r"[,;\t|]")
@@ -80,16 +86,19 @@ class FieldFinder:
         # A check the names module supplies: a person value must look like a name (not "Debian Team").
         self.name_ok = name_ok or (lambda value: True)
 
-    def find(self, text: str) -> list[Finding]:
+    def find(self, text: str, ends: dict[str, list[int]] | None = None) -> list[Finding]:
+        """Field and column values; ``ends``: the hits of :data:`TRIGGERS` (None: the whole text is read)."""
         found = []
-        for m in _FIELD.finditer(text):
+        fields = _FIELD.finditer(text) if ends is None else search_windows(
+            _FIELD, text, Triggers.windows(ends.get("field", ()), len(text), 60, 100))
+        for m in fields:
             entity = "LOCATION" if _PLACE_KEY.fullmatch(m.group("key")) else "PERSON"
             if entity not in self.types:
                 continue
             span = self._value(text, m.start("value"), m.end("value"), entity, quoted=bool(m.group("q2")))
             if span:
                 found.append(Finding(entity, *span, FIELD_SCORE))
-        if "\n" in text and ("," in text or ";" in text or "\t" in text or "|" in text):
+        if "\n" in text and (ends is None or "header" in ends) and ("," in text or ";" in text or "\t" in text or "|" in text):
             found += self._columns(text)
         return found
 

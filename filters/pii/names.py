@@ -44,11 +44,16 @@ from filters.gazetteer import (
     widen_over_particles,
     widen_place,
 )
+from filters.pii.fields import TRIGGERS as FIELD_TRIGGERS
 from filters.pii.fields import FieldFinder
 from filters.pii.patterns import Finding
-from filters.pii.places import AddressFinder, PlaceCues
+from filters.pii.places import CUE_TRIGGERS, AddressFinder, PlaceCues
+from filters.pii.places import TRIGGERS as ADDRESS_TRIGGERS
+from filters.pii.triggers import Triggers
 
 NER_SCORE = 0.85
+#: Languages that capitalise every noun (German, Luxembourgish).
+NOUNS_CAPITALISED = frozenset({"de", "lb"})
 RULE_SCORE = 0.8
 PLACE_SCORE = 0.6
 WINDOW = 24
@@ -86,8 +91,29 @@ def software_names() -> frozenset[str]:
     return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
+@functools.lru_cache(maxsize=1)
+def calendar_words() -> frozenset[str]:
+    """Month and day names of every locale ``mimesis`` ships (``datasets/<locale>/datetime.json``): "in March"."""
+    import glob
+    import json
+    import os
+
+    import mimesis
+
+    words: set[str] = set()
+    for path in glob.glob(os.path.join(os.path.dirname(mimesis.__file__), "datasets", "*", "datetime.json")):
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        for key in ("month", "day"):
+            names = (data.get(key) or {}).get("name") or []
+            words.update(fold(n) for n in names if isinstance(n, str) and " " not in n)
+    return frozenset(words)
+
+
 def _software(value: str) -> bool:
-    return " " not in value.strip() and fold(value.strip(".,;:")) in software_names()
+    """A lone word that is a piece of software, a month or a day: no person or place on NER's or a list's word."""
+    value = value.strip(".,;:")
+    return " " not in value and (fold(value) in software_names() or fold(value) in calendar_words())
 
 
 @functools.lru_cache(maxsize=1)
@@ -140,6 +166,7 @@ class NameFinder:
         self.addresses = AddressFinder(gazetteer)
         self.fields = FieldFinder(self.types, self._field_name)
         self.place_cues = PlaceCues(gazetteer)
+        self._triggers = None
 
     # ------------------------------------------------------------ rules
 
@@ -173,7 +200,7 @@ class NameFinder:
                 return start
         return None
 
-    def rule_findings(self, text: str) -> list[Finding]:
+    def rule_findings(self, text: str, lang: str | None = None) -> list[Finding]:
         found: list[Finding] = []
         runs = list(RUN.finditer(text))
         self._runs = runs
@@ -193,22 +220,32 @@ class NameFinder:
                     if span and self._person_like(text[span[0] : span[1]], cue=True):
                         found.append(Finding("PERSON", *span, RULE_SCORE))
             if self.gaz is not None:
-                found += [Finding("PERSON", *self.gaz.widen_person(text, s, e), RULE_SCORE) for s, e in self._list_runs(text)]
-        found += self.fields.find(text)
+                found += [Finding("PERSON", *self.gaz.widen_person(text, s, e), RULE_SCORE) for s, e in self._list_runs(text, lang)]
+        ends = self._trigger_ends(text)
+        found += self.fields.find(text, ends)
         if "LOCATION" in self.types:
-            found += self.addresses.addresses(text)
-            found += self.place_cues.find(text, [f for f in found if f.type == "PERSON"])
+            found += self.addresses.addresses(text, ends)
+            found += self.place_cues.find(text, [f for f in found if f.type == "PERSON"], ends)
         if self.gaz is not None and "LOCATION" in self.types:
             for s, e in place_runs(self.gaz, text):
                 value = text[s:e]
-                if _software(value) or value.isupper() or fold(value) in self.stop:
-                    continue  # "written in Perl", "in THE", "to No"
+                if _software(value) or value.isupper() or fold(value) in self.stop or (
+                        " " not in value and re.match(r" #?\d", text[e : e + 3])):
+                    continue  # "written in Perl", "in THE", "to No", "in Bug #4111", "in Python 3"
                 found.append(Finding("LOCATION", s, widen_place(self.gaz, text, s, e), PLACE_SCORE))
         if "PERSON" in self.types and _NON_LATIN.search(text):
             for m in runs:
                 if len(m.group().split()) >= 2 and _NON_LATIN.search(m.group()):
                     found.append(Finding("PERSON", m.start(), m.end(), RULE_SCORE))
         return found
+
+    def _trigger_ends(self, text: str) -> dict[str, list[int]] | None:
+        """Where the address, field and place-cue rules can match (one Hyperscan pass); None: read the whole text."""
+        if Triggers.whole(text):
+            return None
+        if self._triggers is None:
+            self._triggers = Triggers({**ADDRESS_TRIGGERS, **FIELD_TRIGGERS, **CUE_TRIGGERS})
+        return self._triggers.ends(text)
 
     def _field_name(self, value: str) -> bool:
         """Whether the value of a name field is a name: one word the lists know, or a name-like run with one."""
@@ -230,7 +267,7 @@ class NameFinder:
         titled = len(words) < len(value.split())
         return len(words) >= 2 or titled
 
-    def _list_runs(self, text: str) -> list[tuple[int, int]]:
+    def _list_runs(self, text: str, lang: str | None = None) -> list[tuple[int, int]]:
         """Runs of two to four capitalised words that the name lists hold (first + surname, surname + first)."""
         gaz = self.gaz
         spans = list(name_runs(gaz, text))
@@ -248,8 +285,9 @@ class NameFinder:
                 clean = clean[1:]
             if (fold(clean[0]) in self.stop and not self._is_name_word(clean[0])) or code_word(clean[0]) or clean[0].isupper():
                 continue
-            first_then_last = gaz.is_first_name(clean[0]) and (
-                gaz.is_surname(clean[-1]) or (fold(clean[0]) not in self.stop and self._unknown_surname(clean[-1])))
+            # An unlisted word after a first name is a surname, except where every noun is capitalised.
+            first_then_last = gaz.is_first_name(clean[0]) and (gaz.is_surname(clean[-1]) or (
+                lang not in NOUNS_CAPITALISED and fold(clean[0]) not in self.stop and self._unknown_surname(clean[-1])))
             last_then_first = gaz.is_surname(clean[0]) and gaz.is_first_name(clean[-1]) and len(clean) == 2
             if (first_then_last or last_then_first) and not gaz.is_place(m.group()) and not place_shaped(m.group()):
                 spans.append((start, m.end()))

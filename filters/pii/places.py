@@ -25,6 +25,7 @@ import re
 
 from filters.gazetteer import UPPER, after_locative, code_word, place_shaped
 from filters.pii.patterns import Finding
+from filters.pii.triggers import Triggers, ascii_words, search_windows
 
 ADDRESS_SCORE = 0.9
 FIELD_SCORE = 0.7
@@ -153,74 +154,55 @@ _UNIT_LINE = re.compile(rf"(?i:{_SECONDARY}),[ ](?:{_CAPH}[ ]?){{1,4}},[ ]?$")
 _JOIN = re.compile(r",?[ \t]*(?:\n[ \t]*)?|[ ]+[–-][ ]+")
 
 
-def _ascii_words(alternation: str) -> str:
-    """The alternatives of a word list as Hyperscan reads the text (each non-ASCII character as ``?``); those with
-    fewer than three ASCII letters left (``ул.``) are dropped: the scripts they belong to are searched apart."""
-    out = []
-    for word in alternation.split("|"):
-        if sum(c.isascii() and c.isalpha() for c in word) >= 2 or word in ("út", "tér", "köz"):
-            out.append("".join(c if c.isascii() else r"\?" for c in word))
-    return "|".join(out)
-
-
-# Where a street can be (one Hyperscan pass): a street word before a space, after a space, a weak one after a number
-# and a few words, the end of a one-word street before its number.
-_TRIGGERS = (
-    rf"(?:^|[^A-Za-z0-9_?-])(?:{_ascii_words(_BEFORE)}) ",
-    rf" (?:{_ascii_words(_AFTER_STRONG)})(?:[^A-Za-z0-9_?]|$)",
-    rf"[0-9][^ \n]{{0,6}} (?:[^ \n]+ ){{1,4}}(?:{_ascii_words(_AFTER_WEAK)})(?:[^A-Za-z0-9_?]|$)",
-    rf"(?:{_ascii_words(_COMPOUND)}) [0-9]",
-)
+# Where a street can be: a street word before a space, after a space, a weak one after a number and a few words,
+# the end of a one-word street before its number; a town before a postcode of the English-speaking countries.
+TRIGGERS = {
+    "street_before": (rf"(?:^|[^A-Za-z0-9_?-])(?:{ascii_words(_BEFORE)}) ", True),
+    "street_after": (rf" (?:{ascii_words(_AFTER_STRONG, ('út',))})(?:[^A-Za-z0-9_?]|$)", True),
+    "street_weak": (rf"[0-9][^ \n]{{0,6}} (?:[^ \n]+ ){{1,4}}(?:{ascii_words(_AFTER_WEAK, ('tér', 'köz'))})(?:[^A-Za-z0-9_?]|$)", True),
+    "street_one": (rf"(?:{ascii_words(_COMPOUND)}) [0-9]", True),
+    "town_postcode": (r"[A-Za-z?],? {1,2}(?:[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}|[A-Z][0-9]{2} ?[A-Z0-9]{4}|[A-Z]{2} [0-9]{5}"
+                      r"|(?:[A-Z]{2} ?)?[A-Z][0-9][A-Z] ?[0-9][A-Z][0-9]|[A-Z]{2,3} [0-9]{4}|[0-9]{4}|[0-9]{6})(?:[^A-Za-z0-9]|$)", False),
+}
+_STREET_TRIGGERS = ("street_before", "street_after", "street_weak", "street_one")
 _DIGIT = re.compile(r"\d")
-_NON_LATIN = re.compile(r"[\u0370-\u03ff\u0400-\u052f]")
 
 
 class AddressFinder:
     """Postal addresses, place and name fields, table columns (see the module docstring)."""
 
     def __init__(self, gazetteer=None):
-        import hyperscan
-
         self.gaz = gazetteer
-        self._db = hyperscan.Database()
-        self._db.compile(expressions=[t.encode() for t in _TRIGGERS], ids=list(range(len(_TRIGGERS))),
-                         elements=len(_TRIGGERS), flags=[hyperscan.HS_FLAG_CASELESS] * len(_TRIGGERS))
+        self._triggers = None
 
-    def _streets(self, text: str):
-        """The street matches, searched only around the trigger hits (the whole text holds other scripts)."""
-        if _NON_LATIN.search(text):
-            yield from _STREET.finditer(text)
-            return
-        ends: list[int] = []
-        data = text.encode("ascii", "replace") if not text.isascii() else text.encode()
-        self._db.scan(data, match_event_handler=lambda _i, _s, e, _f, _c: ends.append(e))
-        if not ends:
-            return
-        spans: list[list[int]] = []
-        for e in sorted(ends):
-            lo, hi = max(0, e - 110), min(len(text), e + 40)
-            if spans and lo <= spans[-1][1]:
-                spans[-1][1] = max(spans[-1][1], hi)
-            else:
-                spans.append([lo, hi])
-        last = -1
-        for lo, hi in spans:
-            for m in _STREET.finditer(text, lo, hi):
-                if m.start() >= last:
-                    last = m.end()
-                    yield m
+    def ends(self, text: str) -> dict[str, list[int]] | None:
+        """The hits of :data:`TRIGGERS` in ``text``, or None when the rules must read it whole (another script)."""
+        if Triggers.whole(text):
+            return None
+        if self._triggers is None:
+            self._triggers = Triggers(TRIGGERS)
+        return self._triggers.ends(text)
 
     # ------------------------------------------------------------ addresses
 
-    def addresses(self, text: str) -> list[Finding]:
+    def addresses(self, text: str, ends: dict[str, list[int]] | None = None) -> list[Finding]:
+        """Postal addresses; ``ends``: the trigger hits (see :meth:`ends`; None: the whole text is read)."""
         if not _DIGIT.search(text) and not _SETTLEMENT.search(text):
             return []
+        if ends is None:
+            ends = self.ends(text)
         parts: list[tuple[int, int, frozenset[str]]] = []  # (start, end, kinds)
-        for m in self._streets(text):
+        if ends is None:
+            streets, towns_after = _STREET.finditer(text), _POSTTOWN[1].finditer(text)
+        else:
+            street_ends = [e for k in _STREET_TRIGGERS for e in ends.get(k, ())]
+            streets = search_windows(_STREET, text, Triggers.windows(street_ends, len(text), 110, 60))
+            towns_after = search_windows(_POSTTOWN[1], text, Triggers.windows(ends.get("town_postcode", ()), len(text), 90, 12))
+        for m in streets:
             if not any(w.isupper() and len(w) > 1 for w in m.group().split()[1:2]):  # "intrarea EXIDX": a symbol
                 parts.append((m.start(), m.end(), _STREET_PART))
-        for regex in _POSTTOWN:
-            for m in regex.finditer(text):
+        for regex, matches in ((_POSTTOWN[0], _POSTTOWN[0].finditer(text)), (_POSTTOWN[1], towns_after)):
+            for m in matches:
                 town = m.group("town1" if "town1" in regex.groupindex else "town2")
                 pc = m.group("pc1" if "pc1" in regex.groupindex else "pc2")
                 if pc.isdigit() and len(pc) == 4 and 1900 <= int(pc) <= 2099 and "pc1" in regex.groupindex:
@@ -229,8 +211,9 @@ class AddressFinder:
                 listed = pc.isdigit() and len(pc) in (4, 5) and "pc1" in regex.groupindex and self._listed(town)
                 strong = _DISTINCT_PC.match(pc) or listed
                 parts.append((m.start(), m.end(), _STRONG if strong else _WEAK))
-        for m in _SETTLEMENT.finditer(text):
-            parts.append((m.start(), m.end(), _STRONG))
+        if ends is None:  # (Cyrillic settlements: only in texts read whole)
+            for m in _SETTLEMENT.finditer(text):
+                parts.append((m.start(), m.end(), _STRONG))
         if not parts:
             return []
         parts.sort()
@@ -382,26 +365,33 @@ class PlaceCues:
     def __init__(self, gazetteer):
         self.gaz = gazetteer
 
-    def find(self, text: str, persons: list[Finding]) -> list[Finding]:
+    def find(self, text: str, persons: list[Finding], ends: dict[str, list[int]] | None = None) -> list[Finding]:
+        """Places by their cues; ``ends``: the hits of :data:`CUE_TRIGGERS` (None: the whole text is read)."""
+
+        def matches(regex: re.Pattern, trigger: str, before: int, after: int):
+            if ends is None:
+                return regex.finditer(text)
+            return search_windows(regex, text, Triggers.windows(ends.get(trigger, ()), len(text), before, after))
+
         found = []
-        for m in _AFTER_RESIDENCE.finditer(text):
+        for m in matches(_AFTER_RESIDENCE, "residence", 30, 80):
             if not code_word(m.group("place")):
                 found.append(self._place(m.start("place"), m.end("place")))
-        for m in _AFTER_MOVE.finditer(text):
+        for m in matches(_AFTER_MOVE, "move", 30, 80):
             if self._placelike(m.group("place")):
                 found.append(self._place(m.start("place"), m.end("place")))
-        if " to " in text or " nach " in text or " do " in text or " a " in text or " til" in text or " naar " in text:
-            for m in _FROM_TO_RE.finditer(text):
-                ends = [(m.start(k), m.end(k)) for k, v in m.groupdict().items() if v]
-                if all(self._placelike(text[a:b]) for a, b in ends):
-                    found += [self._place(a, b) for a, b in ends]
+        if ends is None or "from_to" in ends:
+            for m in matches(_FROM_TO_RE, "from_to", 100, 80):
+                pair = [(m.start(k), m.end(k)) for k, v in m.groupdict().items() if v]
+                if all(self._placelike(text[a:b]) for a, b in pair):
+                    found += [self._place(a, b) for a, b in pair]
         for p in persons:  # "Natalie Clarke (Whiteton)", "Contact: Jan Novák, Brno" at a line's end
             m = _AFTER_PERSON.match(text, p.end)
             group = m and ("place" if m.group("place") else "place2")
             if m and self._placelike(m.group(group)):
                 found.append(self._place(m.start(group), m.end(group)))
         if self.gaz is not None:
-            for m in _TOPONYM_WORD.finditer(text):
+            for m in matches(_TOPONYM_WORD, "toponym", 40, 2):
                 if named_town(self.gaz, m.group()):
                     found.append(Finding("LOCATION", m.start(), m.end(), PLACE_CUE_SCORE))
         return [f for f in found if f is not None]
@@ -411,7 +401,7 @@ class PlaceCues:
             return False
         words = value.split()
         return (self.gaz.is_place(value) or place_shaped(value) or any(named_town(self.gaz, w) for w in words)
-                or (bool(_NON_LATIN.search(value)) and len(words) <= 3))
+                or (bool(Triggers.whole(value)) and len(words) <= 3))
 
     @staticmethod
     def _place(start: int, end: int) -> Finding:
@@ -419,6 +409,14 @@ class PlaceCues:
 
 
 PLACE_CUE_SCORE = 0.7
+# Where a place cue can be (see filters.pii.triggers).
+CUE_TRIGGERS = {
+    "residence": (rf"(?:^|[^A-Za-z])(?:{ascii_words(_RESIDENCE)}) ", True),
+    "move": (rf"(?:^|[^A-Za-z])(?:{ascii_words(_MOVE)}) ", True),
+    "from_to": (r"(?:^|[^A-Za-z])(?:from|von|de|da|van|z|fr\?n|fra) [^ \n]+(?: [^ \n]+){0,3} (?:to|nach|\?|a|para|naar|do|till|til) ", True),
+    "toponym": (r"(?:^|[^A-Za-z0-9_?-])[A-Z][a-z]{2,}(?:ville|town|ton|view|mouth|haven|fort|borough|burgh|burg|bury|chester"
+                r"|shire|side|land|berg|furt|stad|port|field|ford|wood|dale)(?:[^A-Za-z0-9_?-]|$)", False),
+}
 _AFTER_PERSON = re.compile(rf"[ \t]*(?:\((?P<place>{_PLACE_WORDS})\)|,[ \t]*(?P<place2>{_PLACE_WORDS})[ \t]*(?=\n|$))")
 _TOPONYM_WORD = re.compile(rf"(?<![\w-]){_UP}[a-z]{{2,}}(?:ville|town|ton|view|mouth|haven|fort|borough|burgh|burg|bury|chester|shire|side|land|berg|furt|stad|port|field|ford|wood|dale)(?![\w-])")
 
