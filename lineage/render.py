@@ -2,18 +2,89 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+#: The fewest characters of a record id a table shows (more where two shown ids share them): 10 hex
+#: characters are 40 bits, so a prefix stays unique in a ledger of millions; the commands take it back.
+MIN_ID_CHARS = 10
+
+
+def short_ids(ids: list[str | None], min_chars: int = MIN_ID_CHARS) -> dict[str, str]:
+    """Each id's shortest prefix (at least ``min_chars``) that no other of ``ids`` starts with."""
+    distinct = sorted({i for i in ids if i})
+    out = {}
+    for k, current in enumerate(distinct):
+        # In sorted order the longest prefix shared with any other id is shared with a neighbour.
+        shared = max((_common_len(current, distinct[j]) for j in (k - 1, k + 1) if 0 <= j < len(distinct)), default=0)
+        out[current] = current[: max(min_chars, shared + 1)]
+    return out
+
+
+def _common_len(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def common_folder(paths: list[str | None]) -> str:
+    """The folder (ending in ``/``) that every path is under: ``file:///data/crawl/`` for two files in it."""
+    values = [p for p in paths if p]
+    if not values:
+        return ""
+    prefix = values[0][: _common_len(min(values), max(values))]
+    return prefix[: prefix.rfind("/") + 1]
+
+
+def _relative(paths: list[str | None]) -> tuple[str, dict[str, str]]:
+    """(common folder, each path below it); nothing is cut from the part that tells paths apart."""
+    folder = common_folder(paths)
+    return folder, {p: p[len(folder):] for p in paths if p}
+
+
+def _table(title: str, *columns: str, right: tuple[str, ...] = (), wrap: tuple[str, ...] = ()) -> Table:
+    """A table that fits 80 columns: no outer border, two spaces between columns. Columns in ``wrap``
+    (lists, reasons) give way first; the others (ids, names, counts) keep their width while they can
+    and then fold: no value ever ends in an ellipsis that hides the part that tells it apart."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  padding=(0, 1, 0, 0))
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left", overflow="fold",
+                         no_wrap=column not in wrap)
+    return table
+
+
+def shard_name(name: str | None) -> str:
+    """A shard's name as tables show it: without the ``.arrow`` every shard has (`lineage shard` takes it so)."""
+    return (name or "").removesuffix(".arrow")
+
+
+def _reason_kinds(reasons: dict[str, int]) -> dict[str, int]:
+    """Drop reasons with the record a reason names cut off (``near_duplicate_of:<survivor id>``), counted together."""
+    out: dict[str, int] = {}
+    for reason, n in reasons.items():
+        kind = re.sub(r":[0-9a-f]{16,}$", "", reason)
+        out[kind] = out.get(kind, 0) + n
+    return out
+
+
+def _under(what: str, folder: str) -> Text | None:
+    return Text(f"{what} under {folder}", style="dim") if folder else None
+
 
 def _kv(rows: list[tuple[str, Any]]) -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # a long source folds: its end tells it apart
     for key, value in rows:
         table.add_row(key, "" if value is None else str(value))
     return table
@@ -60,14 +131,15 @@ def trace(result: dict[str, Any]) -> Group:
         if run["generator"]:
             g = run["generator"]
             head.append(("generator", f"{g.get('model')} via {g.get('backend')} ({g.get('method')})"))
-        ops = Table(title="operators", title_justify="left", expand=False)
-        for col in ("stage", "operator", "version", "fingerprint", "score", "decision", "reason"):
-            ops.add_column(col)
+        ops = _table("operators", "stage", "operator", "config", "score", "decision", "reason", right=("score",),
+                     wrap=("reason",))
+        fingerprints = short_ids([op["fingerprint"] for op in run["ops"]], min_chars=8)
         for op in run["ops"]:
             style = {"drop": "red", "skipped": "dim", "not_scored": "dim"}.get(op["decision"], "")
             ops.add_row(
-                str(op["stage"]), op["name"], op["version"], op["fingerprint"],
-                "" if op["score"] is None else f"{op['score']:.3f}", op["decision"], op["reason"] or "", style=style,
+                str(op["stage"]), f"{op['name']} v{op['version']}", fingerprints.get(op["fingerprint"], ""),
+                "" if op["score"] is None else f"{op['score']:.3f}", op["decision"],
+                _reason(op["reason"], op["name"]), style=style,
             )
         parts.append(Panel(Group(_kv(head), ops), title=f"run {run['run_id']}", title_align="left"))
     for t in result["tombstones"]:
@@ -76,6 +148,11 @@ def trace(result: dict[str, Any]) -> Group:
                  f"[erasure {t['erasure_id']}]", style="yellow")
         )
     return Group(*parts)
+
+
+def _reason(reason: str | None, operator: str) -> str:
+    """A drop reason without its operator's name when the row already names the operator."""
+    return (reason or "").removeprefix(f"{operator}:")
 
 
 def shard(result: dict[str, Any]) -> Group:
@@ -87,29 +164,28 @@ def shard(result: dict[str, Any]) -> Group:
             ("current", "yes" if result["current"] else "no (an older run's shard; history only)"),
             ("records", f"{result['records']:,}"),
             ("tokens", f"{result['tokens']:,}"),
-            ("manifest", f"{m.get('rows', '?')} rows, {m.get('tokens', '?')} tokens, sha256 {m.get('sha256', '?')[:16]}…"
+            ("manifest", f"{m.get('rows', '?')} rows, {m.get('tokens', '?')} tokens, sha256 {m.get('sha256', '?')[:16]}"
              if m else "-"),
             ("integrity", "ok" if result["verified"] else "; ".join(result["problems"])),
             ("fed by parts", ", ".join(result["parts"])),
         ]
     )
-    sources = Table(title="records in the shard, by source", title_justify="left")
-    sources.add_column("source")
-    sources.add_column("records", justify="right")
-    sources.add_column("tokens", justify="right")
+    folder, rel = _relative([r["source"] for r in result["by_source"]])
+    sources = _table("records in the shard, by source", "source", "records", "tokens", right=("records", "tokens"))
     for r in result["by_source"]:
-        sources.add_row(r["source"], f"{r['records']:,}", f"{r['tokens'] or 0:,}")
-    stages = Table(title="stage decisions over the parts that fed it", title_justify="left")
-    for col in ("stage", "operator", "version", "keep", "drop", "skipped", "not scored", "mean score", "drop reasons"):
-        stages.add_column(col, justify="right" if col in ("keep", "drop", "skipped", "not scored", "mean score")
-                          else "left")
+        sources.add_row(rel[r["source"]], f"{r['records']:,}", f"{r['tokens'] or 0:,}")
+    numbers = ("keep", "drop", "skipped", "not scored", "mean score")
+    stages = _table("stage decisions over the parts that fed it", "stage", "operator", *numbers, right=numbers)
+    reasons = _table("their drop reasons", "stage", "operator", "reason", "records", right=("records",),
+                     wrap=("reason",))
     for s in result["stages"]:
         stages.add_row(
-            str(s["stage"]), s["name"], s["version"], str(s["keep"]), str(s["drop"]), str(s["skipped"]),
-            str(s["not_scored"]),
+            str(s["stage"]), f"{s['name']} v{s['version']}", f"{s['keep']:,}", f"{s['drop']:,}", f"{s['skipped']:,}",
+            f"{s['not_scored']:,}",
             "" if s["mean_score"] is None else f"{s['mean_score']:.3f}",
-            ", ".join(f"{k} {v}" for k, v in s["reasons"].items()),
         )
+        for reason, n in _reason_kinds(s["reasons"]).items():
+            reasons.add_row(str(s["stage"]), s["name"], _reason(reason, s["name"]), f"{n:,}")
     fed = result["fed_by"]
     summary = Text(
         f"the parts read {fed.get('read', 0):,} records: {fed.get('kept', 0):,} kept, {fed.get('dropped', 0):,} dropped, "
@@ -117,7 +193,12 @@ def shard(result: dict[str, Any]) -> Group:
     )
     extra = [Text(f"rewritten by erasure {e['erasure_id']} ({e['at']}): {e['reason']}", style="yellow")
              for e in result["erasures"]]
-    return Group(head, sources, stages, summary, *extra)
+    return Group(*_present(head, _under("sources", folder), sources, stages, reasons if reasons.row_count else None,
+                           summary, *extra))
+
+
+def _present(*parts: Any) -> list[Any]:
+    return [p for p in parts if p is not None]
 
 
 def find(result: dict[str, Any]) -> Group:
@@ -132,22 +213,28 @@ def find(result: dict[str, Any]) -> Group:
         f"{s['kept']:,} kept / {s['dropped']:,} dropped / {s['quarantined']:,} quarantined when run, "
         f"{s['erased']:,} erased"
     )
-    shards = Table(title="shards", title_justify="left")
-    for col in ("shard", "run", "current", "records", "tokens"):
-        shards.add_column(col)
+    shards = _table("shards", "shard", "run", "current", "records", "tokens", right=("records", "tokens"))
     for r in result["shards"]:
-        shards.add_row(r["shard"], r["run_id"], "yes" if r["current"] else "no", f"{r['records']:,}", f"{r['tokens'] or 0:,}")
-    records = Table(title="records" + (" (first ones; --limit)" if result["truncated"] else ""), title_justify="left")
-    for col in ("id", "run", "source", "locator", "status", "shard", "row", "matched by"):
-        records.add_column(col)
-    for r in result["records"]:
+        shards.add_row(shard_name(r["shard"]), r["run_id"], "yes" if r["current"] else "no", f"{r['records']:,}", f"{r['tokens'] or 0:,}")
+    rows = result["records"]
+    ids = short_ids([r["id"] for r in rows])
+    folder, rel = _relative([r["source"] for r in rows])
+    # A column with one value on every row is said once above the table.
+    one_run = len({r["run_id"] for r in rows}) == 1
+    one_source = len({r["source"] for r in rows}) == 1
+    columns = ["id", *([] if one_run else ["run"]), *([] if one_source else ["source"]), "locator", "status",
+               "shard:row", "matched by"]
+    records = _table("records" + (" (first ones; --limit)" if result["truncated"] else ""), *columns,
+                     wrap=("matched by",))
+    for r in rows:
         status = "erased" if r["erased"] else r["status"]
-        records.add_row(
-            r["id"], r["run_id"], r["source"], r["locator"], status, r["shard"] or "", "" if r["shard_row"] is None
-            else str(r["shard_row"]), ",".join(r["matched_by"]) + (f" ({','.join(r['subject_types'])})"
-                                                                   if r["subject_types"] else ""),
-        )
-    return Group(head, shards, records)
+        place = "" if r["shard"] is None else f"{shard_name(r['shard'])}:{r['shard_row']}"
+        matched = ",".join(r["matched_by"]) + (f" ({','.join(r['subject_types'])})" if r["subject_types"] else "")
+        records.add_row(ids[r["id"]], *([] if one_run else [r["run_id"]]),
+                        *([] if one_source else [rel[r["source"]]]), r["locator"], status, place, matched)
+    said = [f"run {rows[0]['run_id']}"] * one_run + [f"source {rows[0]['source']}"] * one_source
+    return Group(*_present(head, shards, Text("; ".join(said), style="dim") if said else None,
+                           None if one_source else _under("sources", folder), records))
 
 
 def plan(p: dict[str, Any]) -> Group:
@@ -156,18 +243,18 @@ def plan(p: dict[str, Any]) -> Group:
         f"{p['records']} record(s) ({causes}): {p['to_erase']} to remove, {p['tombstone_only']} to tombstone only "
         f"(not in any shard or rejects file), {p['already_erased']} already erased"
     )
-    files = Table(title="files to rewrite", title_justify="left")
-    files.add_column("file")
-    files.add_column("rows removed", justify="right")
+    files = _table("files to rewrite", "file", "rows removed", right=("rows removed",))
     for name, n in p["shards"].items():
         files.add_row(f"shards/{name}", str(n))
     for name, n in p["rejects"].items():
         files.add_row(name, str(n))
-    targets = Table(title="records", title_justify="left")
-    for col in ("id", "cause", "via", "shards", "rejects", "tombstoned"):
-        targets.add_column(col)
-    for t in p["targets"][:200]:
-        targets.add_row(t["id"], t["cause"], t["via"] or "", ", ".join(t["shards"]), str(len(t["rejects"])),
+    targets = _table("records", "id", "cause", "via", "shards", "rejects", "tombstoned", right=("rejects",),
+                     wrap=("shards",))
+    shown = p["targets"][:200]
+    ids = short_ids([t["id"] for t in shown] + [t["via"] for t in shown])
+    for t in shown:
+        targets.add_row(ids[t["id"]], t["cause"].replace("_", " "), ids.get(t["via"], t["via"] or ""),
+                        ", ".join(shard_name(x) for x in t["shards"]), str(len(t["rejects"])),
                         "yes" if t["tombstoned"] else "")
     warnings = [Text(f"warning: {w}", style="yellow") for w in p["warnings"]]
     policy = Text(
@@ -186,22 +273,20 @@ def report(r: dict[str, Any]) -> Group:
             f"/ epsilon {dp['epsilon_per_count']:g}); total epsilon of this report <= {dp['total_epsilon']:g}",
             style="yellow",
         ))
-    drops = Table(title="drops by stage and reason", title_justify="left")
-    for col in ("stage", "operator", "reason", "records"):
-        drops.add_column(col, justify="right" if col == "records" else "left")
+    drops = _table("drops by stage and reason", "stage", "operator", "reason", "records", right=("records",),
+                   wrap=("reason",))
     for d in r["drops_by_stage"]:
-        drops.add_row(str(d["stage"]), d["name"], d["reason"], f"{d['records']:,}")
+        drops.add_row(str(d["stage"]), d["name"], _reason(d["reason"], d["name"]), f"{d['records']:,}")
     for q in r["quarantine"]:
         drops.add_row("-", "quarantine", q["reason"], f"{q['records']:,}")
     parts.append(drops)
+    counts = ("read", "kept", "dropped", "quarantined", "erased")
     for title, key, first in (("by source", "by_source", "source"), ("over runs", "over_runs", "run_id")):
-        t = Table(title=title, title_justify="left")
-        t.add_column(first.replace("_id", ""))
-        for col in ("read", "kept", "dropped", "quarantined", "erased"):
-            t.add_column(col, justify="right")
+        t = _table(title, first.replace("_id", ""), *counts, right=counts)
+        folder, rel = _relative([row[first] for row in r[key]]) if first == "source" else ("", {})
         for row in r[key]:
-            t.add_row(row[first], *(f"{row[c]:,}" for c in ("read", "kept", "dropped", "quarantined", "erased")))
-        parts.append(t)
+            t.add_row(rel.get(row[first], row[first]), *(f"{row[c]:,}" for c in counts))
+        parts.extend(_present(_under("sources", folder), t))
     if r["erasures"] is not None:
         parts.append(Text(f"erasures recorded: {r['erasures']}"))
     return Group(*parts)

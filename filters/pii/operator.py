@@ -18,11 +18,9 @@ from filters.gazetteer import bare_name
 from filters.pii.detect import DEFAULT_REGIONS, DEFAULT_TYPES, STRUCTURED_TYPES, TAGS, Detector
 from filters.pii.patterns import Finding
 from filters.pii.scrub import Scrubber
-from lineage.schema import PII_STRUCT
-from lineage.subject import subject_hash
-from operators.base import Operator, OperatorConfig
-from operators.registry import register
-from operators.schema import kept_mask, set_column
+from operators.core.base import Operator, OperatorConfig, Role
+from operators.core.schema import PII_STRUCT, kept_mask, set_column
+from operators.core.subject import subject_hash
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +108,6 @@ def offline_tldextract() -> None:
 PII_LIST = pa.list_(PII_STRUCT)
 
 
-@register
 class Pii(Operator):
     """Detects personal data and secrets (one Hyperscan pass, detect-secrets, phonenumbers, name cues and lists,
     spaCy NER on windows), scrubs them from the text by policy.
@@ -123,6 +120,7 @@ class Pii(Operator):
     name = "pii"
     version = "3"  # 2: name and place lists; 3: one-pass patterns, detect-secrets, phonenumbers, name cues, NER windows
     Config = PiiConfig
+    role = Role.MAPPER  # scrubbing rewrites text (Role names it); the density drop is a side rule
     score_column = "pii_count"
     #: The pipeline withholds sample text from reports until a stage with this flag has run.
     scrubs_pii = True

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from operators.readers import SourceSpec, expand, infer_format, read_file
-from operators.schema import IMAGE_TEXT_SCHEMA, bytes_hash, record_id
+from operators.core.schema import IMAGE_TEXT_SCHEMA, bytes_hash, record_id
+from operators.formats.readers import SourceSpec, expand, infer_format, read_file
 
 
 def png(colour=(200, 20, 20), size=(40, 40)) -> bytes:
@@ -147,3 +147,13 @@ def test_an_oversized_caption_is_quarantined_like_an_oversized_document(tmp_path
     rows = read_all(path, format="webdataset", max_doc_bytes=100)
     assert not rows["key:0"]["quarantined"] and rows["key:0"]["text"] == "a red square"
     assert rows["key:1"]["quarantined"] and rows["key:1"]["drop_reason"].startswith("quarantine:too_large: caption")
+
+
+def test_webdataset_caption_files_lose_a_leading_byte_order_mark(tmp_path):
+    red = png()
+    path = write_tar(tmp_path / "bom.tar", [
+        ("0001.png", red), ("0001.txt", b"\xef\xbb\xbfa red square\r\n"),
+        ("0002.png", red), ("0002.json", b'\xef\xbb\xbf{"caption": "a second square"}'),
+    ])  # fmt: skip
+    rows = read_all(path, text_field="caption")
+    assert [r["text"] for r in rows.values()] == ["a red square", "a second square"]

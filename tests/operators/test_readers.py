@@ -1,5 +1,7 @@
+import bz2
 import gzip
 import json
+import lzma
 import random
 
 import pyarrow as pa
@@ -7,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from operators.readers import SourceError, SourceSpec, expand, read_file
-from operators.schema import record_id
+from operators.core.schema import record_id
+from operators.formats.readers import SourceError, SourceSpec, expand, read_file
 from tests.conftest import write_jsonl
 
 
@@ -60,6 +62,31 @@ def test_compressed_jsonl(tmp_path, suffix):
     path = tmp_path / f"in{suffix}"
     path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else zstandard.ZstdCompressor().compress(data))
     assert [r["text"] for r in read_all(str(path))] == [f"doc {i}" for i in range(5)]
+
+
+_COMPRESS = {"": bytes, ".gz": gzip.compress, ".zst": zstandard.compress, ".bz2": bz2.compress, ".xz": lzma.compress}
+
+
+@pytest.mark.parametrize("suffix", list(_COMPRESS))
+def test_a_leading_byte_order_mark_and_crlf_cost_no_record(tmp_path, suffix):
+    # A Windows tool's JSONL: UTF-8 BOM, then CRLF line ends.
+    data = b"\xef\xbb\xbf" + b"".join(json.dumps({"text": f"doc {i}"}).encode() + b"\r\n" for i in range(3))
+    path = tmp_path / f"win.jsonl{suffix}"
+    path.write_bytes(_COMPRESS[suffix](data))
+    rows = read_all(str(path))
+    assert [(r["locator"], r["text"], r["quarantined"]) for r in rows] == [
+        ("line:1", "doc 0", False), ("line:2", "doc 1", False), ("line:3", "doc 2", False)
+    ]
+
+
+def test_a_byte_order_mark_after_the_start_is_data(tmp_path):
+    path = tmp_path / "mid.jsonl"
+    bom = "\ufeff".encode()
+    path.write_bytes(b'{"text": "first"}\n' + bom + b'{"text": "second"}\n' + b'{"text": "in' + bom + b'side"}\n')
+    rows = read_all(str(path))
+    assert rows[0]["text"] == "first"
+    assert rows[1]["quarantined"] and rows[1]["drop_reason"].startswith("quarantine:bad_json")  # only line 1 loses it
+    assert rows[2]["text"] == "in\ufeffside"
 
 
 @pytest.mark.parametrize("suffix", [".jsonl.gz", ".jsonl.zst"])

@@ -87,3 +87,28 @@ def test_packaged_demo_recipe_validates(tmp_path):
     assert [op.name for op in loaded.operators] == [
         "normalize", "lang_id", "toxicity", "gopher_quality", "gopher_repetition", "c4_fineweb", "pii", "exact_dedup", "fuzzy_dedup"
     ]
+
+
+def test_operator_whose_extra_is_missing_fails_validation_naming_the_extra(tmp_path, monkeypatch):
+    from operators.core import registry
+    from operators.core.base import Mapper
+
+    class NeedsExtra(Mapper):
+        name = "test_needs_missing_extra"
+        extra = "images"
+        extra_modules = ("assay_no_such_module_for_tests", "json")
+
+        def transform(self, texts):
+            return texts
+
+    monkeypatch.setitem(registry._REGISTRY, NeedsExtra.name, NeedsExtra)
+    path = write_recipe(tmp_path, GOOD.replace("  - op: normalize", "  - op: test_needs_missing_extra"))
+    with pytest.raises(RecipeError) as e:
+        load(path)
+    message = str(e.value)
+    assert "recipe.yaml:5: stages[0].op:" in message
+    assert "'images' extra (missing: assay_no_such_module_for_tests)" in message
+    assert "pip install 'assay[images]'" in message
+    # The same operator with its modules present validates.
+    monkeypatch.setattr(NeedsExtra, "extra_modules", ("json",))
+    assert [op.name for op in load(path).operators][0] == "test_needs_missing_extra"

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from operators.executor import LocalExecutor
+from operators.execution.executor import LocalExecutor
 from pipelines.recipe import load
 
 PARAGRAPH = (
@@ -61,6 +61,11 @@ def _cases(tmp) -> dict[str, str]:
         "nul-bytes.jsonl": b'{"text": "nul \\u0000 inside"}\n\x00\x00\x00\n' + good,
         "no-final-newline.jsonl": good.rstrip(b"\n"),
         "crlf.jsonl": good.replace(b"\n", b"\r\n"),
+        # A Windows tool's file: UTF-8 byte-order mark, CRLF; plain and in every compression.
+        **{f"bom-crlf.jsonl{ext}": compress(b"\xef\xbb\xbf" + good.replace(b"\n", b"\r\n")) for ext, compress in (
+            ("", bytes), (".gz", gzip.compress), (".zst", zstandard.compress), (".bz2", bz2.compress),
+            (".xz", lzma.compress))},
+        "bom-mid-file.jsonl": good + b"\xef\xbb\xbf" + good.splitlines(keepends=True)[0],
         "oversized-doc.jsonl": json.dumps({"text": "word " * (MAX_DOC // 2)}).encode() + b"\n" + good,
         # ~100 MB of one line inflated from ~100 kB: must be skipped without being held in memory.
         "bomb.jsonl.gz": gzip.compress(b'{"text": "' + b"0" * (100 * 1024 * 1024), compresslevel=9),
@@ -134,6 +139,12 @@ def test_expected_quarantine_reasons(cases, tmp_path):
     for name, reason in expected.items():
         result, _ = _run(tmp_path / name, cases[name])
         assert reason in result.quarantine_reasons, (name, result.quarantine_reasons)
+    # A leading byte-order mark costs no record, whatever the compression; one after the start is data.
+    for name in [n for n in cases if n.startswith("bom-crlf")]:
+        result, _ = _run(tmp_path / name, cases[name])
+        assert (result.read, result.quarantined) == (len(GOOD), 0), (name, result.quarantine_reasons)
+    result, _ = _run(tmp_path / "bom-mid", cases["bom-mid-file.jsonl"])
+    assert (result.read, result.quarantined) == (len(GOOD) + 1, 1) and "bad_json" in result.quarantine_reasons
     # The good records after a skipped bomb line are still read.
     result, _ = _run(tmp_path / "again", cases["bomb-then-good.jsonl.zst"])
     assert result.read == len(GOOD) + 1 and result.quarantined == 1
