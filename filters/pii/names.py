@@ -26,10 +26,7 @@ v2's identifier rule dropped ``YunQiang Su``. So:
 
 from __future__ import annotations
 
-import functools
-import importlib
 import re
-from pathlib import Path
 
 from filters.gazetteer import (
     HONORIFICS,
@@ -50,6 +47,7 @@ from filters.pii.patterns import Finding
 from filters.pii.places import CUE_TRIGGERS, AddressFinder, PlaceCues
 from filters.pii.places import TRIGGERS as ADDRESS_TRIGGERS
 from filters.pii.triggers import Triggers
+from filters.pii.words import cue_regex, english_stop, software, stop_words
 
 NER_SCORE = 0.85
 #: Languages that capitalise every noun (German, Luxembourgish).
@@ -60,9 +58,6 @@ WINDOW = 24
 _NER_LABELS = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION",
                "DATE": "DATE_TIME", "TIME": "DATE_TIME"}
 _RETYPED_LABELS = frozenset({"PERSON", "PER", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "WORK_OF_ART", "EVENT", "MISC"})
-STOP_LANGUAGES = ("en", "de", "fr", "nl", "pl", "sv", "da", "fi", "cs", "sk", "hu", "ro", "sl", "hr", "pt", "it", "es",
-                  "tr", "lt", "lv", "et", "nb", "is", "ga", "sq")
-
 _UPPER = UPPER
 # A full stop belongs to an initial or a title ("J.", "Dr."), not to a longer word: "Atanasov. Built" is two sentences.
 _WORD = rf"(?:{_UPPER}[^\W\d_]{{0,2}}\.|{_UPPER}[^\W\d_]*(?:['’][^\W\d_]+)?(?:-{_UPPER}?[^\W\d_]+)*)"
@@ -70,73 +65,6 @@ _PARTICLE = r"(?:van der|van den|van de|de la|de las|de los|von der|von|van|de|d
 # A capitalised run: words with particles between them (``Maria van den Broek-de Wit``).
 RUN = re.compile(rf"{_WORD}(?:(?: {_PARTICLE})* {_WORD}){{0,4}}")
 _NON_LATIN = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")
-
-
-@functools.lru_cache(maxsize=1)
-def stop_words() -> frozenset[str]:
-    """Folded stop words of the European languages spaCy knows: capitalised, they open sentences, not names."""
-    words: set[str] = set()
-    for lang in STOP_LANGUAGES:
-        try:
-            words |= {fold(w) for w in importlib.import_module(f"spacy.lang.{lang}.stop_words").STOP_WORDS}
-        except ImportError:
-            continue
-    return frozenset(words)
-
-
-@functools.lru_cache(maxsize=1)
-def software_names() -> frozenset[str]:
-    """Names of software (``software.txt``): a lone one is no person or place on NER's or the lists' word alone."""
-    lines = Path(__file__).with_name("software.txt").read_text(encoding="utf-8").splitlines()
-    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
-
-
-@functools.lru_cache(maxsize=1)
-def calendar_words() -> frozenset[str]:
-    """Month and day names of every locale ``mimesis`` ships (``datasets/<locale>/datetime.json``): "in March"."""
-    import glob
-    import json
-    import os
-
-    import mimesis
-
-    words: set[str] = set()
-    for path in glob.glob(os.path.join(os.path.dirname(mimesis.__file__), "datasets", "*", "datetime.json")):
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        for key in ("month", "day"):
-            names = (data.get(key) or {}).get("name") or []
-            words.update(fold(n) for n in names if isinstance(n, str) and " " not in n)
-    return frozenset(words)
-
-
-def _software(value: str) -> bool:
-    """A lone word that is a piece of software, a month or a day: no person or place on NER's or a list's word."""
-    value = value.strip(".,;:")
-    return " " not in value and (fold(value) in software_names() or fold(value) in calendar_words())
-
-
-@functools.lru_cache(maxsize=1)
-def _english_stop() -> frozenset[str]:
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    return frozenset(STOP_WORDS)
-
-
-def _cue_regex() -> re.Pattern:
-    """Cues from ``cues.txt``, matched at the end of the text before a capitalised run: ``before`` lines (the name
-    follows), ``signoff`` lines (the name is on the next line), and a change log's ``[ Name ]``."""
-    before, signoff = [], []
-    for line in (Path(__file__).with_name("cues.txt")).read_text(encoding="utf-8").splitlines():
-        kind, _, cue = line.partition(" ")
-        if kind == "before":
-            before.append(cue.strip())
-        elif kind == "signoff":
-            signoff.append(cue.strip())
-    return re.compile(
-        rf"(?:(?:^|[^\w-])(?i:{'|'.join(before)})[ \t]*[:,]?[ \t]+|(?:^|[^\w])(?i:{'|'.join(signoff)})[ \t]*[,!.]?[ \t]*\n[ \t]*"
-        r"|(?:^|\n)[ \t]*\[[ \t]*)$"
-    )
 
 
 _CUE = None
@@ -155,7 +83,7 @@ class NameFinder:
         global _CUE, _CUE_WORDS
         self._runs: list[re.Match] = []
         if _CUE is None:
-            _CUE = _cue_regex()
+            _CUE = cue_regex()
             _CUE_WORDS = frozenset(w.lower() for w in re.findall(r"[^\W\d_]+", _CUE.pattern))
         self.types = set(types)
         self.nlp = nlp
@@ -173,7 +101,7 @@ class NameFinder:
     def _is_name_word(self, word: str) -> bool:
         """A word the name lists hold, and no English function word ("The" is a surname somewhere too)."""
         w = word.rstrip(".")
-        if fold(w) in _english_stop():
+        if fold(w) in english_stop():
             return False
         return self.gaz is not None and (self.gaz.is_first_name(w) or self.gaz.is_surname(w))
 
@@ -229,7 +157,7 @@ class NameFinder:
         if self.gaz is not None and "LOCATION" in self.types:
             for s, e in place_runs(self.gaz, text):
                 value = text[s:e]
-                if _software(value) or value.isupper() or fold(value) in self.stop or (
+                if software(value) or value.isupper() or fold(value) in self.stop or (
                         " " not in value and re.match(r" #?\d", text[e : e + 3])):
                     continue  # "written in Perl", "in THE", "to No", "in Bug #4111", "in Python 3"
                 found.append(Finding("LOCATION", s, widen_place(self.gaz, text, s, e), PLACE_SCORE))
@@ -298,7 +226,7 @@ class NameFinder:
         a place, a piece of software or too short."""
         gaz = self.gaz
         return (len(word) >= 4 and word[1:].islower() and not gaz.is_place(word) and not gaz.is_first_name(word)
-                and not _software(word) and fold(word) not in self.stop)
+                and not software(word) and fold(word) not in self.stop)
 
     def widen(self, text: str, f: Finding) -> Finding:
         """A name grown over the capitalised words right after it that are no stop word, place or identifier."""
@@ -336,7 +264,7 @@ class NameFinder:
         inner = [text[a:b] for a, b in words]
         if any(not w[0].isupper() and w not in PARTICLES for w in inner):
             return None
-        if len(inner) == 1 and (_software(inner[0]) or inner[0].isupper()):
+        if len(inner) == 1 and (software(inner[0]) or inner[0].isupper()):
             return None  # "the Perl interface", "in Java", "APT"
         if foreign and len(inner) == 1 and self.gaz is not None:
             w = inner[0].strip(".,;:")
@@ -352,7 +280,7 @@ class NameFinder:
         if len(words) == 1:
             w = words[0].rstrip(".")
             line_start = not text[max(0, s - 3) : s].strip() or text[max(0, s - 3) : s].rstrip()[-1:] in ".!?:;\"'(*-#>"
-            if line_start or fold(w) in self.stop or w.isupper() or code_word(w) or len(w) < 3 or _software(w):
+            if line_start or fold(w) in self.stop or w.isupper() or code_word(w) or len(w) < 3 or software(w):
                 return False
             if gaz is None or after_locative(text, s):  # "moved to Griffithston": NER reads it
                 return True

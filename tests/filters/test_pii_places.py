@@ -6,8 +6,9 @@ import re
 import pytest
 
 from filters.pii import Detector, Pii
-from filters.pii.names import RUN, software_names
+from filters.pii.names import RUN
 from filters.pii.places import named_town
+from filters.pii.words import software_names
 
 
 def _values(detector, text, lang="en"):
