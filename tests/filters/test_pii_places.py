@@ -184,3 +184,24 @@ def test_every_language_is_read_by_default():
     assert any(v.startswith("Katarzyna") for t, v in _values(detector, text, "pl") if t == "PERSON")
     # Named languages only: a Polish record gets cues, lists and patterns, no NER window.
     assert re.sub(r"\s", "", "en") in Detector(["PERSON"], ner_languages=("en",)).nlps
+
+
+def test_place_list_knows_villages_and_countries_in_every_european_language(rules):
+    from filters.gazetteer import gazetteer
+
+    gaz = gazetteer()
+    # Countries as written in the document's language (pycountry's ISO 3166 translations beyond the seven
+    # languages of v2), English names given with their article moved ("Congo, The Democratic Republic of the").
+    for country in ("Lihtenštajn", "Γροιλανδία", "Democratic Republic of the Congo", "Lichtenštajnsko"):
+        assert gaz.is_place(country), country
+    # GeoNames places of 500 to 1,000 inhabitants (a Czech village), so a travel word finds it.
+    assert gaz.is_place("Zlatá Olešnice")
+    assert ("LOCATION", "Zlatá Olešnice") in _values(rules, "She moved to Zlatá Olešnice in May.")
+
+
+def test_a_larger_place_list_adds_no_common_doc_words():
+    from filters.gazetteer import gazetteer
+
+    gaz = gazetteer()
+    for word in ("Version", "Table", "Comment", "Release", "Options", "Description", "Example", "Usage", "Warning"):
+        assert not gaz.is_place(word), word
