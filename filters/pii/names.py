@@ -44,8 +44,9 @@ from filters.gazetteer import (
 from filters.pii.fields import TRIGGERS as FIELD_TRIGGERS
 from filters.pii.fields import FieldFinder
 from filters.pii.patterns import Finding
-from filters.pii.places import CUE_TRIGGERS, AddressFinder, PlaceCues
+from filters.pii.place_cues import CUE_TRIGGERS, PlaceCues
 from filters.pii.places import TRIGGERS as ADDRESS_TRIGGERS
+from filters.pii.places import AddressFinder
 from filters.pii.triggers import Triggers
 from filters.pii.words import cue_regex, english_stop, software, stop_words
 

@@ -7,7 +7,7 @@ import pytest
 
 from filters.pii import Detector, Pii
 from filters.pii.names import RUN
-from filters.pii.places import named_town
+from filters.pii.place_cues import named_town
 from filters.pii.words import software_names
 
 
