@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 
-from filters.gazetteer import UPPER, code_word, place_shaped
+from filters.gazetteer import UPPER, code_word, fold, place_shaped
 from filters.pii.patterns import Finding
 from filters.pii.places import LC_PART, TOWN_WORD
 from filters.pii.triggers import Triggers, ascii_words, search_windows
+from filters.pii.words import software, stop_words
 
 _UP = UPPER
 
@@ -92,8 +93,13 @@ class PlaceCues:
         for p in persons:  # "Natalie Clarke (Whiteton)", "Contact: Jan Novák, Brno" at a line's end
             m = _AFTER_PERSON.match(text, p.end)
             group = m and ("place" if m.group("place") else "place2")
-            if m and self._placelike(m.group(group)):
+            # At a line's end after "Name, " (a byline, a contact line) a place need not be listed: what else ends
+            # such a line is a title (upper case), a second name (a first name) or a company, dearer to keep than
+            # to leak a town. In parentheses an affiliation is as likely: listed or place-shaped only.
+            value = m and m.group(group)
+            if value and not value.isupper() and (self._placelike(value) or group == "place2" and self._free_place(value)):
                 found.append(self._place(m.start(group), m.end(group)))
+            found += self._row_places(text, p)
         if self.gaz is not None:
             for m in matches(_TOPONYM_WORD, "toponym", 40, 2):
                 if named_town(self.gaz, m.group()):
@@ -106,6 +112,29 @@ class PlaceCues:
         words = value.split()
         return (self.gaz.is_place(value) or place_shaped(value) or any(named_town(self.gaz, w) for w in words)
                 or (bool(Triggers.whole(value)) and len(words) <= 3))
+
+    def _free_place(self, value: str) -> bool:
+        """One to three words (particles between), opening with no stop word or first name, none of them software, a
+        month, an acronym or an identifier."""
+        words = value.split()
+        return (len(words) <= 3 and not self.gaz.is_first_name(words[0]) and fold(words[0]) not in stop_words()
+                and not any(w.isupper() or code_word(w) or software(w) for w in words if w[:1].isupper()))
+
+    def _row_places(self, text: str, person: Finding) -> list[Finding]:
+        """A listed or place-shaped cell in the same Markdown/pipe table row as a person: ``| Name | Town | phone |``."""
+        if self.gaz is None:
+            return []
+        start = text.rfind("\n", 0, person.start) + 1
+        end = text.find("\n", person.end)
+        end = len(text) if end < 0 else end
+        if not text[start:end].lstrip().startswith("|"):
+            return []
+        found = []
+        for m in _CELL.finditer(text, start, end):
+            value = m.group("cell")
+            if m.start("cell") != person.start and (self.gaz.is_place(value) or place_shaped(value)) and not code_word(value):
+                found.append(self._place(m.start("cell"), m.end("cell")))
+        return found
 
     @staticmethod
     def _place(start: int, end: int) -> Finding:
@@ -122,6 +151,8 @@ CUE_TRIGGERS = {
                 r"|shire|side|land|berg|furt|stad|port|field|ford|wood|dale)(?:[^A-Za-z0-9_?-]|$)", False),
 }
 _AFTER_PERSON = re.compile(rf"[ \t]*(?:\((?P<place>{_PLACE_WORDS})\)|,[ \t]*(?P<place2>{_PLACE_WORDS})[ \t]*(?=\n|$))")
+# A table cell's text, without the spaces around it.
+_CELL = re.compile(r"(?<=\|)[ \t]*(?P<cell>[^|\n]*?[^|\s])[ \t]*(?=\|)")
 _TOPONYM_WORD = re.compile(rf"(?<![\w-]){_UP}[a-z]{{2,}}(?:ville|town|ton|view|mouth|haven|fort|borough|burgh|burg|bury|chester|shire|side|land|berg|furt|stad|port|field|ford|wood|dale)(?![\w-])")
 
 

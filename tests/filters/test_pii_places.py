@@ -205,3 +205,26 @@ def test_a_larger_place_list_adds_no_common_doc_words():
     gaz = gazetteer()
     for word in ("Version", "Table", "Comment", "Release", "Options", "Description", "Example", "Usage", "Warning"):
         assert not gaz.is_place(word), word
+
+
+BESIDE_A_PERSON = [
+    ("Kontakt: Jan Novák, Chatriand am See\nTel. 123", "Chatriand am See"),  # at a line's end: need not be listed
+    ("By Anna Kowalska, Výravka", "Výravka"),
+    ("| Anna Kowalska | Rheinfelden | +41 44 123 45 67 |", "Rheinfelden"),  # a listed town in a person's table row
+]
+
+
+@pytest.mark.parametrize(("text", "value"), BESIDE_A_PERSON)
+def test_a_place_beside_a_person(rules, text, value):
+    assert ("LOCATION", value) in _values(rules, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Reviewed by Anna Kowalska, CTO\n",  # a title
+    "Signed: Anna Kowalska, Linux\n",  # software
+    "Thanks, Anna Kowalska, This\n",  # a stop word
+    "| Anna Kowalska | Version | 1.2 |",  # a table cell no list knows
+    "| Version | Rheinfelden | 1.2 |",  # a town in a row without a person: not this rule's
+])
+def test_what_ends_a_persons_line_is_not_always_a_place(rules, text):
+    assert [v for t, v in _values(rules, text) if t == "LOCATION"] == []
