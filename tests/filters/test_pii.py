@@ -78,7 +78,7 @@ GAZETTEER_CASES = [
     ("Call Trevor Green on the landline before Friday.", "PERSON", "Trevor Green"),  # NER: nothing
     ("Maryse Boucher du Lopes moved here last spring.", "PERSON", "Maryse Boucher du Lopes"),  # particle
     ("Our office in Albanie opens at nine.", "LOCATION", "Albanie"),  # a country in French; NER: PERSON
-    ("Valeria was born in Ourense and lived there.", "LOCATION", "Ourense"),  # a town after "in"; NER: nothing
+    ("Valeria spent a year in Ourense and liked it.", "LOCATION", "Ourense"),  # a town after "in"; NER: nothing
     ("He moved to Neunburg vorm Wald in May.", "LOCATION", "Neunburg vorm Wald"),  # NER: "Neunburg"
 ]
 
@@ -95,7 +95,8 @@ def test_name_and_place_lists_correct_and_complete_ner(op):
     without = _findings(ner_only(make_table(texts)))
     for (text, entity, value), found, bare in zip(GAZETTEER_CASES, with_lists, without, strict=True):
         assert (entity, value) in _typed(found, text), (text, _typed(found, text))
-        assert (entity, value) not in _typed(bare, text)  # what NER alone gets wrong here
+        if value != "Maryse Boucher du Lopes":  # v3's NER reads a window around the run and gets this one alone
+            assert (entity, value) not in _typed(bare, text)  # what NER alone gets wrong here
     # A deletion request names the person, not the title: the hash is the bare name's.
     title = next(f for f in with_lists[0] if f["type"] == "PERSON")
     assert title["hash"] == subject_hash("Gertrude Börner")
@@ -156,10 +157,12 @@ def test_allow_lists_and_thresholds():
     assert out.column("text").to_pylist() == ["Ask support@acme.io or <EMAIL>, phone +44 20 7946 0958, host 203.0.113.54."]
 
 
-def test_ner_only_for_configured_languages():
+def test_ner_only_for_configured_languages_name_lists_everywhere():
     op = Pii(entities=["PERSON", "EMAIL_ADDRESS"], languages=["en"])
     out = op(make_table(["Yesterday John Smith wrote to a@b.io.", "Hier John Smith a écrit à a@b.io."], lang=["en", "fr"]))
-    assert [[f["type"] for f in row] for row in _findings(out)] == [["PERSON", "EMAIL_ADDRESS"], ["EMAIL_ADDRESS"]]
+    # The French record is not read by the English NER, but the name lists know "John Smith" in any language.
+    assert [[f["type"] for f in row] for row in _findings(out)] == [["PERSON", "EMAIL_ADDRESS"]] * 2
+    assert set(op._model_detector.nlps) == {"en"}
 
 
 def test_unknown_entity_is_a_config_error():
