@@ -22,6 +22,7 @@ _BUILTIN_MODULES = (
     "filters.quality",
     "filters.classifier",
     "filters.toxicity",
+    "filters.llm_judge",
     "filters.image_hygiene",
     "filters.clip",
     "synth.operator",
