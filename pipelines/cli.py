@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from pipelines.doctor import CHECK_NAMES
+from pipelines.judge_distill import judge_options, train_from_judge
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -336,9 +337,10 @@ def generate_corpus(out: Path, docs: int, seed: int) -> None:
               help="Hash buckets for word n-grams (model size grows with it).")
 @click.option("--threads", default=2, show_default=True, type=click.IntRange(min=1), help="Training threads.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the split and of fastText.")
+@judge_options
 def train_classifier(output: Path, data, positive, negative, text_field, label_field, positive_label, negative_label,
                      languages, test_fraction, lowercase, epoch, lr, word_ngrams, dim, min_count, bucket, threads,
-                     seed) -> None:
+                     seed, **judge) -> None:
     """Train a fastText classifier into OUTPUT (.bin; .ftz quantizes) with a model card beside it.
 
     \b
@@ -346,6 +348,8 @@ def train_classifier(output: Path, data, positive, negative, text_field, label_f
       assay train-classifier toxic.bin --data labelled.jsonl --language en
     From two corpora (DCLM-style quality classifier):
       assay train-classifier quality.bin --positive good.jsonl.gz --negative crawl.jsonl.gz
+    From an LLM judge's scores (a run with an llm_judge stage; FineWeb-Edu's recipe):
+      assay train-classifier edu.bin --from-judge out/judge --rubric edu
 
     Prints held-out precision/recall/F1 and writes OUTPUT's card as .card.json and
     .card.md (data files and hashes, parameters, metrics, date, fastText version).
@@ -355,8 +359,15 @@ def train_classifier(output: Path, data, positive, negative, text_field, label_f
 
     from filters.train_classifier import Params, TrainingDataError, read_corpora, read_labelled, train
 
+    params = Params(epoch=epoch, lr=lr, wordNgrams=word_ngrams, dim=dim, minCount=min_count, bucket=bucket,
+                    thread=threads, seed=seed)
+    if judge["from_judge"]:
+        if data or positive or negative:
+            _fail("--from-judge trains on the judge's scores: give it without --data/--positive/--negative")
+        return train_from_judge(output, judge, params, test_fraction=test_fraction, lowercase=lowercase,
+                                languages=list(languages) or None, console=console, fail=_fail)
     if bool(data) == bool(positive or negative):
-        _fail("give either --data (labelled records) or --positive and --negative (two corpora)",
+        _fail("give either --data (labelled records), --positive and --negative (two corpora), or --from-judge",
               "see `assay train-classifier --help`")
     if not data and not (positive and negative):
         _fail("two-corpora training needs both --positive and --negative files")
@@ -370,8 +381,7 @@ def train_classifier(output: Path, data, positive, negative, text_field, label_f
             result = train(
                 examples, files, output,
                 mode="labelled" if data else "corpora",
-                params=Params(epoch=epoch, lr=lr, wordNgrams=word_ngrams, dim=dim, minCount=min_count,
-                              bucket=bucket, thread=threads, seed=seed),
+                params=params,
                 test_fraction=test_fraction, lowercase=lowercase, languages=list(languages) or None,
                 text_field=text_field, label_field=label_field,
                 status=lambda message: status.update(message),
@@ -563,7 +573,11 @@ def lineage_report(runs, epsilon, sensitivity, seed, out, as_json) -> None:
 @main.command()
 @click.argument("recipe", default="synth", required=False)
 @click.option("--out", "output", default=None, help="Override the recipe's output folder (synthesis work goes to OUT/synth).")
-@click.option("--method", type=click.Choice(["self_instruct", "evol_instruct"]), default=None, help="Synthesis method.")
+@click.option("--method", type=click.Choice(["self_instruct", "evol_instruct", "backtranslate"]), default=None,
+              help="Synthesis method.")
+@click.option("--documents", default=None,
+              help="backtranslate: documents whose segments become answers (JSONL/Parquet file, folder, glob, "
+                   "or a finished run's output folder).")
 @click.option("--target", type=click.IntRange(min=1), default=None, help="Machine tasks to accept before stopping.")
 @click.option("--max-rounds", type=click.IntRange(min=1), default=None, help="Rounds before stopping.")
 @click.option("--budget-tokens", type=click.IntRange(min=1), default=None, help="Token budget (prompt + completion) of the run.")
@@ -576,10 +590,10 @@ def lineage_report(runs, epsilon, sensitivity, seed, out, as_json) -> None:
 @click.option("--synth-concurrency", type=click.IntRange(min=1), default=None, help="Requests in flight to the model.")
 @click.option("--only-synth", is_flag=True, help="Stop after writing the records; do not run the recipe's stages.")
 @_with_run_options
-def synth(recipe: str, output: str | None, method, target, max_rounds, budget_tokens, seeds, backend, base_url, model,
+def synth(recipe: str, output: str | None, method, documents, target, max_rounds, budget_tokens, seeds, backend, base_url, model,
           api_key_env, model_path, synth_concurrency, only_synth: bool, local: bool, ray_address: str | None,
           concurrency: int | None, keep_work: bool, fresh: bool, dagster: bool | None) -> None:
-    """Generate instruction data (Self-Instruct or Evol-Instruct), then govern it like any source.
+    """Generate instruction data (Self-Instruct, Evol-Instruct, backtranslation), then govern it like any source.
 
     RECIPE (default: the packaged `synth` recipe) has a `synth:` section: method, seeds,
     backend, target, budget. Records land in OUT/synth/records.jsonl with their parents and
@@ -591,7 +605,9 @@ def synth(recipe: str, output: str | None, method, target, max_rounds, budget_to
     Examples:
       assay synth --out out/synth --target 10 --local
       assay synth --backend http --base-url http://127.0.0.1:8000/v1 --model smollm2 --api-key-env OPENAI_API_KEY
+      assay synth backtranslate --documents docs.jsonl --out out/bt --local
     """
+    from pipelines.backtranslate_input import DocumentsError
     from pipelines.recipe import RecipeError, load, option_path
     from pipelines.synth_run import rounds_table, run_synthesis, synth_config
     from synth.backends import BackendError
@@ -607,7 +623,7 @@ def synth(recipe: str, output: str | None, method, target, max_rounds, budget_to
             "method": method, "target": target, "max_rounds": max_rounds, "budget_tokens": budget_tokens,
             "seeds": option_path(seeds) if seeds else None, "backend": backend, "base_url": base_url,
             "model": model, "api_key_env": api_key_env, "model_path": option_path(model_path) if model_path else None,
-            "concurrency": synth_concurrency,
+            "concurrency": synth_concurrency, "documents": option_path(documents) if documents else None,
         })
     except Exception as e:  # pydantic's message names the field
         _fail(f"synth settings: {e}", "check the recipe's synth section and the options")
@@ -615,7 +631,7 @@ def synth(recipe: str, output: str | None, method, target, max_rounds, budget_to
     console.print(f"[bold]assay[/] synthesising with {config.method} ({config.backend.kind} backend) -> {work}")
     try:
         result = run_synthesis(config, work, console)
-    except (BackendError, SeedError, ValueError) as e:
+    except (BackendError, SeedError, DocumentsError, ValueError) as e:
         _fail(str(e))
     Console().print(rounds_table(result))
     console.print(f"records:  {result.records}  ({result.calls_made} calls made, {result.calls_cached} from the cache)")
