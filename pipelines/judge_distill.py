@@ -82,6 +82,9 @@ def train_from_judge(
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     table.add_row(fmt(a["spearman"]), fmt(a["precision"]), fmt(a["recall"]), fmt(a["f1"]), f"{a['held_out_positive']:,}")
     Console().print(table)
+    if a["precision"] == 0 and a["recall"] == 0:
+        console.print("[yellow]the classifier never predicts the positive class: with a few hundred judged documents "
+                      "raise --epoch (e.g. 100) and --lr (e.g. 0.5), or judge more documents[/]")  # fmt: skip
     name = card["rubric"]["name"]
     console.print(f"model: {result.model_path}\ncard:  {result.card_json}, {result.card_md}")
     console.print(

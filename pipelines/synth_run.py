@@ -43,16 +43,24 @@ def method_class(config: SynthConfig):
     return {"self_instruct": SelfInstruct, "evol_instruct": EvolInstruct, "backtranslate": Backtranslate}[config.method]
 
 
-def run_synthesis(config: SynthConfig, work_dir: Path, console: Console) -> SynthResult:
-    """Run the configured method with progress bars; resumes what ``work_dir`` holds."""
-    cls = method_class(config)
+def synthesizer(config: SynthConfig, work_dir: str | Path, on_progress=None, on_segments=None):
+    """The configured method's engine over ``work_dir``; backtranslation's segments are selected first."""
     if config.method == "backtranslate":
         from pipelines.backtranslate_input import prepare_segments
 
-        with console.status("selecting document segments"):
-            seg = prepare_segments(config.backtranslate, work_dir)
+        summary = prepare_segments(config.backtranslate, Path(work_dir))
+        if on_segments:
+            on_segments(summary)
+    return method_class(config)(config, work_dir, on_progress=on_progress)
+
+
+def run_synthesis(config: SynthConfig, work_dir: Path, console: Console) -> SynthResult:
+    """Run the configured method with progress bars; resumes what ``work_dir`` holds."""
+
+    def segments(seg: dict[str, Any]) -> None:
         dropped = ", ".join(f"{k} {v}" for k, v in seg["dropped"].items()) or "none"
         console.print(f"{seg['segments']:,} segments from {seg['documents']:,} documents (dropped: {dropped})")
+
     progress = Progress(
         TextColumn("[bold]{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=False,
@@ -70,7 +78,7 @@ def run_synthesis(config: SynthConfig, work_dir: Path, console: Console) -> Synt
             progress.update(pool_bar, completed=min(info["pool"], info["target"]))
 
     with progress:
-        synth = cls(config, work_dir, on_progress=report)
+        synth = synthesizer(config, work_dir, on_progress=report, on_segments=segments)
         progress.update(pool_bar, completed=min(len(synth.pool), config.target))
         return synth.run()
 
