@@ -41,7 +41,7 @@ def main(verbose: bool) -> None:
       assay run RECIPE.yaml      run your own recipe
       assay operators            list the operators a recipe can use
       assay lineage --help       trace records, find a person's data, erase it, report
-      assay synth                generate instruction data (Self-Instruct) and govern it
+      assay synth                generate instruction data (Self-Instruct, backtranslation...) and govern it
       assay doctor               what this installation can do, what is missing, how to fix it
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
