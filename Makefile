@@ -61,7 +61,9 @@ $(LLAMA): $(STAMP)
 # Build and install the llama.cpp server alone (`assay doctor` suggests it).
 llama: $(LLAMA)
 
+# lint-imports: dependencies point one way (the contracts in pyproject.toml; docs/architecture.md).
 test: setup chromium $(LLAMA)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 test-fast: setup
@@ -69,6 +71,7 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python benchmarks/pipeline_throughput.py

@@ -147,7 +147,8 @@ def main() -> None:
     else:
         import torch
 
-        from synth.backends import LocalBackend, Request, Runner, SamplingParams
+        from synth.backends import LocalBackend, Request, SamplingParams
+        from synth.runner import Runner
 
         torch.set_num_threads(2)
         llm = LocalBackend()

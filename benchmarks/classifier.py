@@ -32,10 +32,10 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from filters.classifier import FastTextClassifier  # noqa: E402
-from filters.toxicity import Toxicity  # noqa: E402
-from filters.train_classifier import Params, read_labelled, train  # noqa: E402
-from operators.schema import records_table  # noqa: E402
+from filters.classifiers.fasttext import FastTextClassifier  # noqa: E402
+from filters.classifiers.toxicity import Toxicity  # noqa: E402
+from filters.classifiers.train import Params, read_labelled, train  # noqa: E402
+from operators.core.schema import records_table  # noqa: E402
 
 OLID = ROOT / "benchmarks" / "data" / "olid"
 

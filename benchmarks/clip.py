@@ -22,10 +22,13 @@ import time
 from pathlib import Path
 
 from filters.clip import ClipScore
-from filters.clip_tiny import COLOURS, SHAPES, caption, draw, encode
-from operators.executor import LocalExecutor
-from operators.io import write_parquet_atomic
-from operators.schema import records_table
+from operators.core.global_stage import GlobalOperator, StageContext
+from operators.core.io import write_parquet_atomic
+from operators.core.schema import records_table
+from operators.execution.executor import LocalExecutor
+from pipelines.run.stages import run_global_stage
+from pipelines.run.workers import SegmentWorker
+from tests.clip_tiny import COLOURS, SHAPES, caption, draw, encode
 
 
 def make_images(n: int, size: int, seed: int = 0) -> tuple[list[bytes], list[str]]:
@@ -84,10 +87,19 @@ def bare_loop(model_name: str, checkpoint: str | None, device: str, images, capt
 
 
 def assay_stage(op: ClipScore, parts: list[str], work: Path) -> float:
-    """Seconds for assay's clip_score stage over the staged parts (model load included)."""
+    """Seconds for assay's clip_score stage over the staged parts (model load included).
+
+    Threshold mode is a stream filter: it runs as a stream segment does (read the part, score
+    its batches, write it); top-fraction mode is a global stage whose steps the run engine runs.
+    """
     t0 = time.perf_counter()
-    patches = op.run_global(parts, str(work), LocalExecutor())
-    assert len(patches) == len(parts)
+    if isinstance(op, GlobalOperator):
+        patches = run_global_stage(op, StageContext(parts, str(work), output=str(work)), LocalExecutor())
+        assert len(patches) == len(parts)
+    else:
+        worker = SegmentWorker([op], [], str(work), batch_rows=1_000)
+        for part in parts:
+            worker({"part": part})
     return time.perf_counter() - t0
 
 

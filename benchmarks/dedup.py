@@ -15,7 +15,7 @@ optimum with false-positive/negative weights 0.1/0.9, since assay verifies candi
 ``--bands B R``, e.g. ``--bands 9 13`` for the balanced optimum) and runs in its own
 subprocess, whose peak memory (RSS of the process tree, sampled) is measured:
 
-* ``assay``: ``FuzzyDedup.run_global`` on Ray with ``--workers`` CPUs (and in-process, one core);
+* ``assay``: fuzzy dedup's global stage (its steps run by ``pipelines.run.stages``) on Ray with ``--workers`` CPUs (and in-process, one core);
 * ``datasketch``: ``MinHash.bulk`` (xxhash) + in-memory ``MinHashLSH`` + union-find, one core;
 * ``datatrove``: its four MinHash stages with ``LocalPipelineExecutor`` (``--workers`` workers),
   installed by this script into ``~/.cache/assay/bench-venvs/datatrove`` (never the project venv).
@@ -232,10 +232,12 @@ def run_assay(data: Path, out: Path, workers: int, ray_mode: bool, bands: int, r
     from datasketch import MinHash  # noqa: F401
 
     sys.path.insert(0, str(ROOT))
-    from operators.executor import LocalExecutor, RayExecutor
-    from operators.fuzzy_dedup import FuzzyDedup
-    from operators.io import read_parquet, write_parquet_atomic
-    from operators.schema import BASE_SCHEMA
+    from operators.core.global_stage import StageContext
+    from operators.core.io import read_parquet, remove, write_parquet_atomic
+    from operators.core.schema import BASE_SCHEMA
+    from operators.dedup.fuzzy import FuzzyDedup
+    from operators.execution.executor import LocalExecutor, RayExecutor
+    from pipelines.run.stages import run_global_stage
 
     with open(data / "docs.jsonl") as f:
         docs = [json.loads(line) for line in f]
@@ -277,7 +279,9 @@ def run_assay(data: Path, out: Path, workers: int, ray_mode: bool, bands: int, r
         op = FuzzyDedup(num_perm=NUM_PERM, threshold=THRESHOLD, ngram=NGRAM, num_partitions=4 * workers, bands=bands,
                         rows=rows)
     t0 = time.monotonic()
-    patches = op.run_global(parts, str(out / "_work" / "r" / "stage-00-fuzzy_dedup"), executor)
+    work = str(out / "_work" / "r" / "stage-00-fuzzy_dedup")
+    remove(work)  # a fresh stage: its steps' checkpoints would answer a second run without work
+    patches = run_global_stage(op, StageContext(parts, work, output=str(out)), executor)
     seconds = time.monotonic() - t0
     pred = {}
     for paths in patches.values():
@@ -466,7 +470,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from operators.fuzzy_dedup import FuzzyDedupConfig
+    from operators.dedup.fuzzy import FuzzyDedupConfig
 
     shutil.rmtree(args.work, ignore_errors=True)
     data = args.work / "data"

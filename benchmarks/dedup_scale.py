@@ -8,7 +8,7 @@ Python documentation's vocabulary, ~1 KB each; no two originals are near-duplica
 and a share of them are copies of an earlier document with one to three words
 substituted (Jaccard on word 5-grams about 0.8-0.95), so recall can be checked too.
 
-The run is ``FuzzyDedup.run_global`` over Parquet parts, exactly as a recipe stage
+The run is fuzzy dedup's global stage over Parquet parts, exactly as a recipe stage
 runs it, on Ray with ``--workers`` CPUs (or in-process), in a subprocess whose peak
 memory (RSS of the whole process tree, Ray's raylet and workers included) is sampled.
 With ``--datasketch N`` the same is measured for datasketch's in-memory ``MinHashLSH``
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from dedup import CACHE, NGRAM, NUM_PERM, THRESHOLD, measure, source_files  # noqa: E402
 
-from operators.schema import record_id  # noqa: E402
+from operators.core.schema import record_id  # noqa: E402
 
 WORDS_PER_DOC = 150
 
@@ -56,8 +56,8 @@ def vocabulary(limit: int = 30_000) -> list[str]:
 
 def generate(n_docs: int, rows_per_part: int, dup_rate: float, seed: int, out: Path) -> dict:
     """Parquet parts of ``n_docs`` documents; ``truth.npy`` maps each copy's index to its original's."""
-    from operators.io import write_parquet_atomic
-    from operators.schema import records_table
+    from operators.core.io import write_parquet_atomic
+    from operators.core.schema import records_table
 
     rng = np.random.default_rng(seed)
     vocab = np.array(vocabulary(), dtype=object)
@@ -89,9 +89,11 @@ def generate(n_docs: int, rows_per_part: int, dup_rate: float, seed: int, out: P
 
 
 def run_assay(data: Path, out: Path, workers: int, ray_mode: bool) -> dict:
-    from operators.executor import LocalExecutor, RayExecutor
-    from operators.fuzzy_dedup import FuzzyDedup
-    from operators.io import read_parquet
+    from operators.core.global_stage import StageContext
+    from operators.core.io import read_parquet, remove
+    from operators.dedup.fuzzy import FuzzyDedup
+    from operators.execution.executor import LocalExecutor, RayExecutor
+    from pipelines.run.stages import run_global_stage
 
     parts = sorted(str(p) for p in (data / "parts").glob("part-*.parquet"))
     t0 = time.monotonic()
@@ -105,7 +107,9 @@ def run_assay(data: Path, out: Path, workers: int, ray_mode: bool) -> dict:
     setup = time.monotonic() - t0
     op = FuzzyDedup(num_perm=NUM_PERM, threshold=THRESHOLD, ngram=NGRAM)
     t0 = time.monotonic()
-    patches = op.run_global(parts, str(out / "_work" / "stage-00-fuzzy_dedup"), executor)
+    work = str(out / "_work" / "stage-00-fuzzy_dedup")
+    remove(work)  # a fresh stage: its steps' checkpoints would answer a second run without work
+    patches = run_global_stage(op, StageContext(parts, work, output=str(out)), executor)
     seconds = time.monotonic() - t0
     cluster = {}
     for paths in patches.values():
@@ -122,7 +126,7 @@ def run_datasketch(data: Path, n: int) -> dict:
     from datasketch import MinHash, MinHashLSH
     from dedup import UnionFind, word_shingles
 
-    from operators.fuzzy_dedup import FuzzyDedupConfig
+    from operators.dedup.fuzzy import FuzzyDedupConfig
 
     t0 = time.monotonic()
     lsh = MinHashLSH(num_perm=NUM_PERM, params=FuzzyDedupConfig(threshold=THRESHOLD, num_perm=NUM_PERM).banding())

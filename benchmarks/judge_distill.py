@@ -55,11 +55,11 @@ sys.path.append(str(Path(__file__).resolve().parent))  # after the repo: benchma
 
 from judge_corpus import DOCUMENTATION, write_sources  # noqa: E402
 
+from filters.classifiers.train import Params, train  # noqa: E402
 from filters.judge_labels import JudgeDistillation, read_judgments, spearman  # noqa: E402
 from filters.llm_judge import LLMJudge  # noqa: E402
-from filters.train_classifier import Params, train  # noqa: E402
-from operators.executor import LocalExecutor  # noqa: E402
-from operators.llm import ChatCall  # noqa: E402
+from operators.core.llm import ChatCall  # noqa: E402
+from operators.execution.executor import LocalExecutor  # noqa: E402
 from pipelines.recipe import load  # noqa: E402
 
 TRAIN_SOURCES = ("python-doc", "olid-train", "sample")
@@ -252,7 +252,7 @@ def self_agreement(backend: dict, docs: list[tuple[str, str]], work: Path, greed
 
 def classifier_speed(model: str, texts: list[str], repeat: int) -> float:
     """fastText documents per CPU-second (one thread: predict is single-threaded)."""
-    from filters.classifier import FastTextScorer
+    from filters.classifiers.base import FastTextScorer
 
     scorer = FastTextScorer(model, {"edu_yesno_ge1": 0}, lowercase=True)  # trained lowercased
     batch = texts * repeat

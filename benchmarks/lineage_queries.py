@@ -40,7 +40,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from lineage import audit
-from lineage.schema import LEDGER_SCHEMA, OP_STRUCT, PII_STRUCT
+from lineage.schema import LEDGER_SCHEMA, OP_STRUCT
+from operators.core.schema import PII_STRUCT
 
 RUN_ID = "20261101T000000Z-bench000"
 ROWS_PER_FILE = 1_000_000

@@ -30,9 +30,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from operators.loader import PackedDataset, ResumableLoader  # noqa: E402
-from operators.shards import SHARD_SCHEMA, write_shard  # noqa: E402
-from operators.tokenize import cache_dir  # noqa: E402
+from operators.core.io import cache_dir  # noqa: E402
+from operators.formats.shards import SHARD_SCHEMA, write_shard  # noqa: E402
+from pipelines.training import PackedDataset, ResumableLoader  # noqa: E402
 
 VOCAB = 49152
 TOKENIZER = {

@@ -274,7 +274,7 @@ def leak_rates(docs, predictions) -> dict[str, float]:
 
 
 def run_ours(docs, batch: int = 500):
-    from operators.schema import records_table
+    from operators.core.schema import records_table
 
     op = Pii()
     op.setup()

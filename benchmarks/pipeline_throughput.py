@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--work", default=None, help="folder for the corpus and output (default: a temp folder)")
     args = parser.parse_args()
 
-    from operators.executor import make_executor
+    from operators.execution.executor import make_executor
     from operators.sample_corpus import write_jsonl
     from pipelines.recipe import load
 

@@ -27,9 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synth.backends import HTTPBackend, Request, Runner, SamplingParams  # noqa: E402
+from synth.backends import HTTPBackend, Request, SamplingParams  # noqa: E402
 from synth.config import SynthConfig  # noqa: E402
 from synth.loopback import LoopbackServer  # noqa: E402
+from synth.runner import Runner  # noqa: E402
 from synth.self_instruct import SelfInstruct  # noqa: E402
 
 

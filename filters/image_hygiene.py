@@ -1,4 +1,4 @@
-"""Image hygiene: reject images that cannot or should not reach a model; image dedup.
+"""Image hygiene: reject images that cannot or should not reach a model.
 
 ``image_hygiene`` (a stream filter) opens every image with Pillow and drops,
 with a reason, the ones that are empty (``zero_size``), not an image
@@ -9,10 +9,8 @@ narrower than ``min_side`` (``too_small``) or with an absurd aspect ratio
 ``image_height``, ``image_format`` and a 64-bit difference hash
 (``image_phash``, hex) for near-duplicate detection.
 
-``image_dedup`` (a global stage) keeps one record per identical image: by the
-hash of the bytes, or with ``perceptual: true`` by equal difference hashes,
-which also catches re-encoded and resized copies. It is exact dedup's
-hash-partitioned shuffle on another column, so no process holds every hash.
+``image_dedup`` (:mod:`operators.dedup.image`, with the other dedups) keeps one
+record per identical image, by the bytes' hash or by this difference hash.
 """
 
 from __future__ import annotations
@@ -24,9 +22,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from operators.base import Filter, OperatorConfig
-from operators.exact_dedup import ExactDedup, ExactDedupConfig
-from operators.registry import register
+from operators.core.base import Filter, OperatorConfig
 
 #: Pillow's own default limit (~89.5 megapixels, 0.25 GB of 24-bit pixels).
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -61,7 +57,6 @@ class ImageHygieneConfig(OperatorConfig):
     perceptual_hash: bool = Field(True, description="Compute image_phash (a 64-bit difference hash) for image_dedup.")
 
 
-@register
 class ImageHygiene(Filter):
     """Drops broken, empty, tiny, bomb-sized and absurdly shaped images, each with its reason.
 
@@ -146,28 +141,3 @@ class ImageHygiene(Filter):
             else:
                 out.append(None)
         return out
-
-
-class ImageDedupConfig(ExactDedupConfig):
-    perceptual: bool = Field(
-        False,
-        description="Match images by equal difference hash (image_phash, from image_hygiene) instead of equal bytes; "
-        "catches re-encoded and resized copies.",
-    )
-
-
-@register
-class ImageDedup(ExactDedup):
-    """Keeps one record per image (drop reason ``image_dedup:duplicate``).
-
-    Runs exact dedup's shuffle on ``image_hash`` (the bytes) or, with
-    ``perceptual``, on ``image_phash``; ``dup_cluster`` is that hash.
-    """
-
-    name = "image_dedup"
-    version = "1"
-    Config = ImageDedupConfig
-
-    @property
-    def hash_column(self) -> str:
-        return "image_phash" if self.config.perceptual else "image_hash"

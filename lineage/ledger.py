@@ -7,7 +7,11 @@ from typing import Any
 import pyarrow as pa
 
 from lineage.schema import LEDGER_SCHEMA, PASSTHROUGH
-from operators.schema import text_hash
+from operators.core.reasons import Reason
+from operators.core.schema import statuses, text_hash
+
+#: The decision (and reason prefix) of a stage that kept a record without scoring it.
+NOT_SCORED = "not_scored"
 
 
 def _column(table: pa.Table, name: str, default=None) -> list:
@@ -32,7 +36,7 @@ def ledger_rows(
     """
     n = table.num_rows
     ids = table.column("id").to_pylist()
-    keep = table.column("keep").to_pylist()
+    status = statuses(table)
     quarantined = table.column("quarantined").to_pylist()
     dropped_at = table.column("dropped_at").to_pylist()
     reasons = table.column("drop_reason").to_pylist()
@@ -41,13 +45,9 @@ def ledger_rows(
     # Why a stage left a record unscored (e.g. a classifier for another language: "lang=fr").
     skips = {s["skip_column"]: _column(table, s["skip_column"]) for s in stages if s.get("skip_column")}
 
-    status, output_hash, ops = [], [], []
+    output_hash, ops = [], []
     shard, shard_row, token_start, token_count = [], [], [], []
     for i in range(n):
-        if quarantined[i]:
-            status.append("quarantined")
-        else:
-            status.append("kept" if keep[i] else "dropped")
         record_ops = []
         for s in stages:
             idx = s["stage_index"]
@@ -56,7 +56,7 @@ def ledger_rows(
             elif dropped_at[i] == idx:
                 decision, reason = "drop", reasons[i]
             elif s.get("skip_column") and skips[s["skip_column"]][i] is not None:
-                decision, reason = "not_scored", f"not_scored:{skips[s['skip_column']][i]}"
+                decision, reason = NOT_SCORED, Reason(NOT_SCORED, skips[s["skip_column"]][i]).format()
             else:
                 decision, reason = "keep", None
             score = scores[s["score_column"]][i] if s.get("score_column") else None

@@ -1,6 +1,6 @@
-"""Dataset-level OpenLineage events for each phase of a run.
+"""Dataset-level OpenLineage events for each phase of a run: a run listener.
 
-Every phase of :class:`operators.pipeline.Pipeline` (read, decide,
+Every phase of a run (:class:`operators.core.phases.Phase`: read, decide,
 deduplicate, write_shards, write_ledger) is a job ``<recipe>.<phase>`` in the
 namespace ``$ASSAY_OPENLINEAGE_NAMESPACE`` (default ``assay``); each phase run
 emits a ``START`` event with its input datasets and a ``COMPLETE`` (or
@@ -8,6 +8,8 @@ emits a ``START`` event with its input datasets and a ``COMPLETE`` (or
 draw ``sources -> read -> decide -> deduplicate -> shards / ledger / rejects``.
 Each event carries the standard ``parent`` run facet (the whole assay run) and
 an ``assay`` run facet (assay run id, recipe fingerprint, the phase's counts).
+The datasets are the ones the run engine names for each phase
+(:class:`~operators.core.phases.PhaseEvent`); this module knows no folder layout.
 
 Where they go:
 
@@ -24,17 +26,16 @@ Emission never fails a run: errors are logged.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 import os
 import urllib.request
 import uuid
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
-from operators.io import atomic_open, is_local, join
+from operators.core.io import atomic_open, is_local, join, local_path
+from operators.core.phases import Dataset, Phase, PhaseEvent, RunListener
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ STATS_FACET_URL = (
 )
 ASSAY_FACET_URL = f"{PRODUCER}#/facets/AssayRunFacet"
 
-PHASES = ("read", "decide", "deduplicate", "write_shards", "write_ledger")
+#: The phases that are OpenLineage jobs, in order.
+PHASES = tuple(p.value for p in Phase.ran())
 # uuid5 namespace for assay run ids: START and COMPLETE of one phase run share their runId.
 _UUID_NS = uuid.UUID("6f1d3c52-8b8e-4f43-9d0c-0a55a7e1c001")
 
@@ -64,7 +66,7 @@ def dataset(path: str) -> dict[str, str]:
     """OpenLineage dataset naming: ``file`` + absolute path locally, ``scheme://authority`` + path remotely."""
     path = str(path)
     if is_local(path):
-        return {"namespace": "file", "name": os.path.abspath(path.removeprefix("file://"))}
+        return {"namespace": "file", "name": os.path.abspath(local_path(path))}
     u = urlparse(path)
     return {"namespace": f"{u.scheme}://{u.netloc}", "name": u.path or "/"}
 
@@ -151,7 +153,7 @@ class Emitter:
             except Exception as e:  # the run goes on; the event is kept on disk
                 log.warning("OpenLineage: cannot post to %s (%s); writing the event to files instead", self.url, e)
         # Names sort in the order the events happened: phase number, then START before its end.
-        phase_no = PHASES.index(label) + 1 if label in PHASES else 99
+        phase_no = Phase(label).number if label in PHASES else 99
         step = {"START": 0, "RUNNING": 1}.get(event["eventType"], 2)
         name = f"{phase_no:02d}.{step}-{label}-{event['eventType']}.json"
         path = join(self.output, "openlineage", assay_run_id, name)
@@ -160,104 +162,72 @@ class Emitter:
         return path
 
 
-def _datasets(pipeline: Any, phase: str) -> tuple[list[dict], list[dict]]:
-    """Input and output datasets of a phase: sources, staged parts per phase, shards, ledger, rejects."""
-    out = pipeline.output
-
-    def parts(after: str) -> dict[str, Any]:
-        return dataset(join(out, "_work", f"parts.{after}"))
-
-    if phase == "read":
-        return [dataset(s.path) for s in pipeline.sources], [parts("read")]
-    if phase == "decide":
-        return [parts("read")], [parts("decide")]
-    if phase == "deduplicate":
-        return [parts("decide")], [parts("deduplicate")]
-    if phase == "write_shards":
-        return [parts("deduplicate")], [dataset(join(out, "shards"))]
-    return [parts("deduplicate")], [dataset(join(out, "ledger")), dataset(join(out, "rejects"))]
+def _dataset(d: Dataset, completed: bool) -> dict[str, Any]:
+    out: dict[str, Any] = dataset(d.path)
+    if completed and d.rows is not None:
+        stats = {"rowCount": d.rows, **({"size": d.bytes} if d.bytes is not None else {})}
+        out["outputFacets"] = {"outputStatistics": {"_producer": PRODUCER, "_schemaURL": STATS_FACET_URL, **stats}}
+    return out
 
 
-def _statistics(phase: str, state: Any) -> dict[str, dict[str, Any]]:
-    """Output statistics facets keyed by output dataset name suffix."""
-    counts = state.counts.get(phase, {}) if state is not None else {}
-    if phase == "write_shards" and counts:
-        size = sum(s.get("bytes", 0) for s in state.shards)
-        return {"shards": {"rowCount": counts.get("kept", 0), "size": size}}
-    if phase == "write_ledger" and counts:
-        return {
-            "ledger": {"rowCount": counts.get("rows", 0)},
-            "rejects": {"rowCount": counts.get("dropped", 0) + counts.get("quarantined", 0)},
+class OpenLineageListener(RunListener):
+    """Emits a START and a COMPLETE or FAIL event per phase through an :class:`Emitter`."""
+
+    def __init__(self, emitter: Emitter):
+        self.emitter = emitter
+
+    @classmethod
+    def from_env(cls, output: str) -> OpenLineageListener | None:
+        """The listener ``$ASSAY_OPENLINEAGE*`` asks for; None when switched off."""
+        emitter = Emitter.from_env(output)
+        return cls(emitter) if emitter is not None else None
+
+    def phase_started(self, event: PhaseEvent) -> None:
+        self._emit("START", event)
+
+    def phase_completed(self, event: PhaseEvent) -> None:
+        self._emit("COMPLETE", event)
+
+    def phase_failed(self, event: PhaseEvent) -> None:
+        error = {
+            "errorMessage": {
+                "_producer": PRODUCER,
+                "_schemaURL": ERROR_FACET_URL,
+                "message": str(event.error)[:2000] or type(event.error).__name__,
+                "programmingLanguage": "python",
+            }
         }
-    if phase == "read" and counts:
-        return {"parts.read": {"rowCount": counts.get("read", 0)}}
-    return {}
+        self._emit("FAIL", event, error)
 
-
-def phase_events(phase: str) -> Callable:
-    """Decorator for a pipeline phase ``(self, executor, state) -> state``: START, then COMPLETE or FAIL."""
-
-    def decorate(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def wrapper(pipeline: Any, executor: Any, state: Any, *args: Any, **kwargs: Any) -> Any:
-            emitter = Emitter.from_env(pipeline.output)
-            if emitter is None:
-                return fn(pipeline, executor, state, *args, **kwargs)
-            job = f"{pipeline.name}.{phase}"
-            rid = run_uuid(state.run_id, phase)
-            inputs, outputs = _datasets(pipeline, phase)
-
-            def facets(current: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-                return {
-                    "parent": {
-                        "_producer": PRODUCER,
-                        "_schemaURL": PARENT_FACET_URL,
-                        "run": {"runId": run_uuid(state.run_id)},
-                        "job": {"namespace": os.environ.get(NAMESPACE_ENV, "assay"), "name": pipeline.name},
-                    },
-                    "assay": {
-                        "_producer": PRODUCER,
-                        "_schemaURL": ASSAY_FACET_URL,
-                        "run_id": state.run_id,
-                        "phase": phase,
-                        "recipe_fingerprint": getattr(current, "fingerprint", "") or pipeline.fingerprint,
-                        "counts": (current.counts.get(phase, {}) if current is not None else {}),
-                    },
-                    **(extra or {}),
-                }
-
-            _safe(emitter, run_event("START", job, rid, inputs, outputs, facets(state)), state.run_id, phase)
-            try:
-                result = fn(pipeline, executor, state, *args, **kwargs)
-            except BaseException as e:
-                error = {
-                    "errorMessage": {
-                        "_producer": PRODUCER,
-                        "_schemaURL": ERROR_FACET_URL,
-                        "message": str(e)[:2000] or type(e).__name__,
-                        "programmingLanguage": "python",
-                    }
-                }
-                _safe(emitter, run_event("FAIL", job, rid, inputs, outputs, facets(state, error)), state.run_id, phase)
-                raise
-            stats = _statistics(phase, result)
-            done_outputs = []
-            for d in outputs:
-                key = d["name"].rsplit("/", 1)[-1]
-                if key in stats:
-                    d = {**d, "outputFacets": {"outputStatistics": {
-                        "_producer": PRODUCER, "_schemaURL": STATS_FACET_URL, **stats[key]}}}
-                done_outputs.append(d)
-            _safe(emitter, run_event("COMPLETE", job, rid, inputs, done_outputs, facets(result)), state.run_id, phase)
-            return result
-
-        return wrapper
-
-    return decorate
-
-
-def _safe(emitter: Emitter, event: dict[str, Any], run_id: str, phase: str) -> None:
-    try:
-        emitter.emit(event, run_id, phase)
-    except Exception as e:  # lineage metadata must never fail the data run
-        log.warning("OpenLineage: could not emit %s of %s: %s", event.get("eventType"), phase, e)
+    def _emit(self, event_type: str, event: PhaseEvent, extra: dict[str, Any] | None = None) -> None:
+        phase = event.phase.value
+        facets = {
+            "parent": {
+                "_producer": PRODUCER,
+                "_schemaURL": PARENT_FACET_URL,
+                "run": {"runId": run_uuid(event.run_id)},
+                "job": {"namespace": os.environ.get(NAMESPACE_ENV, "assay"), "name": event.pipeline},
+            },
+            "assay": {
+                "_producer": PRODUCER,
+                "_schemaURL": ASSAY_FACET_URL,
+                "run_id": event.run_id,
+                "phase": phase,
+                "recipe_fingerprint": event.fingerprint,
+                "counts": event.counts,
+            },
+            **(extra or {}),
+        }
+        completed = event_type == "COMPLETE"
+        body = run_event(
+            event_type,
+            f"{event.pipeline}.{phase}",
+            run_uuid(event.run_id, phase),
+            [dataset(d.path) for d in event.inputs],
+            [_dataset(d, completed) for d in event.outputs],
+            facets,
+        )
+        try:
+            self.emitter.emit(body, event.run_id, phase)
+        except Exception as e:  # lineage metadata must never fail the data run
+            log.warning("OpenLineage: could not emit %s of %s: %s", event_type, phase, e)

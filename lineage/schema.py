@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from operators.core.schema import GENERATOR_STRUCT, PII_STRUCT
+
 OP_STRUCT = pa.struct(
     [
         pa.field("stage", pa.int16()),
@@ -20,28 +22,6 @@ OP_STRUCT = pa.struct(
         # | not_scored (kept without a score, e.g. a classifier for other languages; reason says why)
         pa.field("decision", pa.string()),
         pa.field("reason", pa.string()),
-    ]
-)
-
-# One personal-data finding: its type, its span in the text as read, and a salted
-# hash of the value (HMAC with the secret salt), never the value itself.
-PII_STRUCT = pa.struct(
-    [
-        pa.field("type", pa.string()),
-        pa.field("start", pa.int32()),
-        pa.field("end", pa.int32()),
-        pa.field("hash", pa.string()),
-    ]
-)
-
-# How a synthetic record was made: model, backend, prompt template version, sampling.
-GENERATOR_STRUCT = pa.struct(
-    [
-        pa.field("model", pa.string()),
-        pa.field("backend", pa.string()),
-        pa.field("method", pa.string()),  # self_instruct | evol_instruct | ...
-        pa.field("template_version", pa.string()),
-        pa.field("params", pa.string()),  # sampling parameters as canonical JSON
     ]
 )
 
@@ -61,7 +41,7 @@ LEDGER_SCHEMA = pa.schema(
         pa.field("id", pa.string(), nullable=False),
         pa.field("source", pa.string(), nullable=False),
         pa.field("locator", pa.string(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),  # kept | dropped | quarantined
+        pa.field("status", pa.string(), nullable=False),  # a Status: kept | dropped | quarantined
         pa.field("reason", pa.string()),
         pa.field("raw_hash", pa.string()),
         pa.field("content_hash", pa.string()),
@@ -78,5 +58,3 @@ LEDGER_SCHEMA = pa.schema(
         *(pa.field(name, type_) for name, type_ in PASSTHROUGH.items()),
     ]
 )
-
-STATUSES = ("kept", "dropped", "quarantined")

@@ -23,8 +23,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from operators.readers import SourceSpec, expand, read_file
-from operators.schema import kept_mask, records_table
+from operators.core.schema import kept_mask, records_table
+from operators.formats.readers import read_file
+from operators.formats.sources import SourceSpec, expand
 from synth.config import BacktranslateConfig, SegmentConfig
 from synth.pool import write_jsonl_atomic
 

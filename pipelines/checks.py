@@ -1,10 +1,8 @@
-"""Quality gates: plain predicates over a run's outputs, and the Dagster asset checks that call them.
+"""Quality gates: plain predicates over a run's outputs.
 
 Each predicate returns a :class:`Verdict` and knows nothing about Dagster, so it
-is tested (and reusable) on its own; :func:`recipe_checks` wraps them as asset
-checks. Checks are blocking where a failure should stop the work after them:
-there is no point tokenizing a corpus whose dedup went wrong, or publishing a
-ledger for shards that do not open.
+is tested (and reusable) on its own; :mod:`pipelines.orchestrate.checks` wraps
+them as blocking asset checks.
 """
 
 import re
@@ -12,24 +10,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import dagster as dg
-
-from lineage.schema import STATUSES
-from operators.io import exists, filesystem, is_local
-from operators.pipeline import RunState
-from operators.shards import read_shard, verify_shard
+from operators.core import registry
+from operators.core.io import exists, filesystem, is_local
+from operators.core.reasons import Reason
+from operators.core.schema import Status
+from operators.formats.shards import read_shard, verify_shard
 
 
 @dataclass
 class Verdict:
-    """The outcome of a gate: passed or not, why, and numbers for the UI."""
+    """The outcome of a gate: passed or not, why, and numbers for the UI.
+
+    Attributes:
+        markdown: metadata keys whose values are Markdown text (lists of problems).
+    """
 
     passed: bool
     description: str
     metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_result(self) -> dg.AssetCheckResult:
-        return dg.AssetCheckResult(passed=self.passed, description=self.description, metadata=self.metadata)
+    markdown: frozenset[str] = frozenset()
 
 
 # ---------------------------------------------------------------- predicates
@@ -50,8 +49,8 @@ def accounting_balances(ledger: str, read: int) -> Verdict:
         rows, distinct = con.execute(f"SELECT count(*), count(DISTINCT id) FROM {relation}").fetchone()
     except Exception as e:  # unreadable or missing ledger: the gate fails, saying why
         return Verdict(False, f"cannot read the ledger at {ledger}: {e}", {"ledger": ledger})
-    by_status = {s: int(counts.get(s, 0)) for s in STATUSES}
-    unknown = {s: n for s, n in counts.items() if s not in STATUSES}
+    by_status = {s.value: int(counts.get(s, 0)) for s in Status}
+    unknown = {s: n for s, n in counts.items() if s not in set(Status)}
     metadata = {"read": read, **by_status, "ledger_rows": int(rows), "distinct_ids": int(distinct)}
     problems = []
     if sum(by_status.values()) != read:
@@ -106,7 +105,7 @@ def duplicate_counts(counts: dict[str, dict[str, Any]], dedup_stages: list[str])
     """``(duplicates, candidates)`` from a run state's tallies: drops by dedup stages, records reaching them."""
     after = counts.get("tally:deduplicate", {})
     before = counts.get("tally:decide", {})
-    duplicates = sum(n for reason, n in after.get("reasons", {}).items() if (reason or "").split(":")[0] in dedup_stages)
+    duplicates = sum(n for reason, n in after.get("reasons", {}).items() if reason and Reason.parse(reason).by in dedup_stages)
     return duplicates, int(before.get("kept", 0))
 
 
@@ -134,12 +133,12 @@ def shards_readable(shards: list[str]) -> Verdict:
         problems.append("the run wrote no shards (no record was kept)")
     metadata = {"shards": len(shards), "rows": rows, "tokens": tokens, "problems": len(problems)}
     if problems:
-        metadata["first_problems"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:10]))
-        return Verdict(False, f"{len(problems)} problem(s): {problems[0]}", metadata)
+        metadata["first_problems"] = "\n".join(f"- {p}" for p in problems[:10])
+        return Verdict(False, f"{len(problems)} problem(s): {problems[0]}", metadata, frozenset({"first_problems"}))
     return Verdict(True, f"{len(shards)} shard(s), {tokens:,} tokens, checksums match", metadata)
 
 
-#: Stage names that scrub personal data; a recipe without one has nothing to verify.
+#: Names that say a stage scrubs personal data, for stage names no registered operator answers to.
 PII_STAGE_PATTERN = re.compile(r"pii|redact|scrub", re.IGNORECASE)
 #: Documents sampled from the shards by the residual-PII gate.
 RESIDUAL_SAMPLE = 2_000
@@ -159,7 +158,7 @@ def no_residual_pii(stages: list[str], texts: Iterable[str]) -> Verdict:
     it was skipped, when the recipe has no PII stage: there is nothing the recipe
     promised to remove.
     """
-    pii_stages = [s for s in stages if PII_STAGE_PATTERN.search(s)]
+    pii_stages = [s for s in stages if scrubs_pii(s)]
     if not pii_stages:
         return Verdict(True, "skipped: the recipe has no PII stage", {"skipped": True, "pii_stages": ""})
     from filters.pii import structured_findings
@@ -183,6 +182,17 @@ def no_residual_pii(stages: list[str], texts: Iterable[str]) -> Verdict:
     return Verdict(True, f"no residual PII in {len(texts)} sampled kept documents", metadata)
 
 
+def scrubs_pii(stage: str) -> bool:
+    """Whether the stage named ``stage`` scrubs personal data: its operator says so (``scrubs_pii``).
+
+    A name no registered operator answers to (a stage of another installation,
+    named in a report) is judged by its name.
+    """
+    if stage in registry.names():
+        return registry.get(stage).scrubs_pii
+    return bool(PII_STAGE_PATTERN.search(stage))
+
+
 def shard_texts(shards: list[str], sample: int | None = None) -> list[str]:
     """The texts of the shards; with ``sample``, an even spread of at most that many, from every shard."""
     per_shard = None if sample is None or not shards else max(1, sample // len(shards))
@@ -194,63 +204,3 @@ def shard_texts(shards: list[str], sample: int | None = None) -> list[str]:
             column = column.take([int(i * step) for i in range(per_shard)])
         texts += column.to_pylist()
     return texts
-
-
-# ---------------------------------------------------------------- Dagster checks
-
-
-def recipe_checks(
-    keys: dict[str, dg.AssetKey],
-    stages: list[str],
-    dedup_stages: list[str],
-    max_duplicate_rate: float,
-    min_duplicate_rate: float,
-) -> list[dg.AssetChecksDefinition]:
-    """The asset checks of one recipe's assets (``keys``: phase name -> asset key)."""
-
-    @dg.asset_check(
-        asset=keys["deduplicated"],
-        name="duplicate_rate_within_bounds",
-        blocking=True,
-        description="The share of records dedup dropped is within the recipe's checks bounds.",
-    )
-    def _duplicate_rate(state: RunState) -> dg.AssetCheckResult:
-        if not dedup_stages:
-            return Verdict(True, "skipped: the recipe has no dedup stage", {"skipped": True}).to_result()
-        duplicates, candidates = duplicate_counts(state.counts, dedup_stages)
-        return duplicate_rate_within_bounds(duplicates, candidates, max_duplicate_rate, min_duplicate_rate).to_result()
-
-    @dg.asset_check(
-        asset=keys["shards"],
-        name="shards_readable",
-        blocking=True,
-        description="Every shard opens, holds tokens, and its sha256 and row count match its manifest.",
-    )
-    def _shards_readable(state: RunState) -> dg.AssetCheckResult:
-        return shards_readable(state.shard_paths()).to_result()
-
-    @dg.asset_check(
-        asset=keys["shards"],
-        name="no_residual_pii",
-        blocking=True,
-        description="A sample of the shards' text has no e-mail, phone, card, IBAN, IP, SSN or secret left after the "
-        "recipe's PII stage (re-detected with its recognizers).",
-    )
-    def _no_residual_pii(state: RunState) -> dg.AssetCheckResult:
-        texts = shard_texts(state.shard_paths(), RESIDUAL_SAMPLE) if _has_pii(stages) else []
-        return no_residual_pii(stages, texts).to_result()
-
-    @dg.asset_check(
-        asset=keys["ledger"],
-        name="accounting_balances",
-        blocking=True,
-        description="read = kept + dropped + quarantined, counted from the ledger with DuckDB.",
-    )
-    def _accounting(state: RunState) -> dg.AssetCheckResult:
-        return accounting_balances(state.ledger, state.read).to_result()
-
-    return [_duplicate_rate, _shards_readable, _no_residual_pii, _accounting]
-
-
-def _has_pii(stages: list[str]) -> bool:
-    return any(PII_STAGE_PATTERN.search(s) for s in stages)

@@ -126,9 +126,9 @@ def _ray():
     detail = f"a local Ray started and ran a task in {time.monotonic() - start:.0f} s"
     address = os.environ.get("RAY_ADDRESS")
     if address:
-        from operators.executor import _answers, connect_timeout
+        from operators.execution.executor import cluster_answers
 
-        if not _answers(address.split("://", 1)[-1], connect_timeout()):
+        if not cluster_answers(address):
             return False, f"{detail}, but RAY_ADDRESS={address} does not answer", (
                 "start that cluster (`ray status` on its head) or unset RAY_ADDRESS to run locally")
         detail += f"; RAY_ADDRESS={address} answers"
@@ -137,7 +137,7 @@ def _ray():
 
 def _lang_id():
     from filters.lang_id import LangId, packaged_lid_model
-    from operators.schema import records_table
+    from operators.core.schema import records_table
 
     table = records_table(["The weather is lovely today and we are going for a walk.",
                            "Le temps est magnifique aujourd'hui et nous allons nous promener."], "doctor")
@@ -146,7 +146,7 @@ def _lang_id():
 
 
 def _smollm2():
-    from operators.tokenize import resolve
+    from operators.formats.tokenize import resolve
     from synth.backends import smollm2_gguf
 
     folder, name = smollm2_gguf()
@@ -174,7 +174,7 @@ def _names():
 
 
 def _toxicity():
-    from filters.toxicity import PackagedToxicityScorer
+    from filters.classifiers.toxicity import PackagedToxicityScorer
 
     scores = PackagedToxicityScorer().predict(["Have a wonderful day, friend.", "You are a stupid worthless idiot."])
     ok = scores[1, 0] > 0.5 > scores[0, 0]

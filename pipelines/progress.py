@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from operators.pipeline import RunResult
+from pipelines.run import RunResult
 
 
 def short_stage_name(desc: str, width: int) -> str:
@@ -114,6 +114,7 @@ def summary_table(result: RunResult) -> Table:
     table.add_row("tokens", f"{result.tokens:,}", "")
     table.add_row("shards", f"{len(result.shards):,}", "")
     for stage, seconds in result.stage_seconds.items():
-        table.add_row(f"  time {stage}", f"{seconds:.1f}s", "")
+        # A stream segment is named by its operators: at 80 columns the whole list would fold the row.
+        table.add_row(f"  time {short_stage_name(stage, 40)}", f"{seconds:.1f}s", "")
     table.add_row("wall time", f"{result.wall_seconds:.1f}s", "")
     return table

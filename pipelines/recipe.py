@@ -33,14 +33,18 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from operators import registry
-from operators.base import Operator
-from operators.pipeline import Pipeline
-from operators.readers import DEFAULT_MAX_DOC_BYTES, SourceError, SourceSpec, expand
-from operators.tokenize import TokenizerError, TokenizerInfo, resolve
+from lineage.openlineage import OpenLineageListener
+from operators.core import registry
+from operators.core.base import Operator
+from operators.core.io import is_absolute, is_local, is_url, local_path
+from operators.core.phases import RunListener
+from operators.formats.sources import DEFAULT_MAX_DOC_BYTES, SourceError, SourceSpec, expand
+from operators.formats.tokenize import TokenizerError, TokenizerInfo, resolve
+from pipelines.run import Pipeline
 from synth.config import SynthConfig
 
-_PACKAGE_RECIPES = Path(__file__).parent / "recipes"
+#: The recipes that ship with assay (``demo``, ``image_text``, ``synth``).
+PACKAGED_RECIPES = Path(__file__).parent / "recipes"
 
 
 class RecipeError(ValueError):
@@ -132,7 +136,10 @@ class LoadedRecipe:
         self.path = path
         self.operators = operators
 
-    def pipeline(self, tokenizer: TokenizerInfo | None = None, keep_work: bool = False) -> Pipeline:
+    def pipeline(
+        self, tokenizer: TokenizerInfo | None = None, keep_work: bool = False, listeners: list[RunListener] | None = None
+    ) -> Pipeline:
+        """The recipe's run. ``listeners`` default to the OpenLineage events ``$ASSAY_OPENLINEAGE*`` ask for."""
         r = self.recipe
         try:
             tokenizer = tokenizer or resolve(r.tokenizer.name, r.tokenizer.eos)
@@ -148,7 +155,14 @@ class LoadedRecipe:
             keep_work=keep_work,
             fingerprint=r.fingerprint(),
             name=r.name,
+            listeners=default_listeners(r.output) if listeners is None else listeners,
         )
+
+
+def default_listeners(output: str) -> list[RunListener]:
+    """What every run started from a recipe is watched by: OpenLineage events, unless switched off."""
+    listener = OpenLineageListener.from_env(output)
+    return [listener] if listener is not None else []
 
 
 def _mark_of(node: yaml.Node | None, loc: tuple) -> int | None:
@@ -210,8 +224,8 @@ def load(
         data = source
     else:
         path = Path(source)
-        if not path.is_file() and (_PACKAGE_RECIPES / f"{source}.yaml").is_file():
-            path = _PACKAGE_RECIPES / f"{source}.yaml"  # a packaged recipe's name (a folder `demo` here is not one)
+        if not path.is_file() and (PACKAGED_RECIPES / f"{source}.yaml").is_file():
+            path = PACKAGED_RECIPES / f"{source}.yaml"  # a packaged recipe's name (a folder `demo` here is not one)
         if not path.is_file():
             raise RecipeError(f"{path}: no such recipe file")
         text = path.read_text()
@@ -276,16 +290,16 @@ def allowed_roots() -> list[str]:
     roots = []
     for part in parts:
         # URLs contain ':' themselves: split local entries on ':' only when no scheme is present.
-        roots.extend([part] if "://" in part else [p for p in part.split(":") if p])
-    return [r if "://" in r else os.path.realpath(os.path.expanduser(r)) for r in roots]
+        roots.extend([part] if is_url(part) else [p for p in part.split(":") if p])
+    return [r if is_url(r) else os.path.realpath(os.path.expanduser(r)) for r in roots]
 
 
 def _normalised(value: str) -> str:
-    if "://" in value and not value.startswith("file://"):
+    if not is_local(value):
         scheme, rest = value.split("://", 1)
         return f"{scheme}://{posixpath.normpath('/' + rest).lstrip('/')}"
     # Resolves '..' and symbolic links, so neither can lead outside a root.
-    local = value.removeprefix("file://")
+    local = local_path(value)
     fixed = local.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]  # a glob's fixed prefix
     return os.path.realpath(fixed)
 
@@ -327,12 +341,12 @@ def _from_here(overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_packaged(path: Path) -> bool:
-    return path.resolve().parent == _PACKAGE_RECIPES.resolve()
+    return path.resolve().parent == PACKAGED_RECIPES.resolve()
 
 
 def _resolve_path(value: str, base: Path) -> str:
     value = os.path.expandvars(os.path.expanduser(value))
-    if "://" in value or os.path.isabs(value):
+    if is_absolute(value):
         return value
     return str((base / value).resolve())
 
@@ -358,9 +372,9 @@ def _build_operators(recipe: Recipe, path: Path | None, root) -> list[Operator]:
 
 
 def _check_writable(output: str, path: Path | None, root) -> None:
-    if "://" in output and not output.startswith("file://"):
+    if not is_local(output):
         return  # remote stores are checked by their first write
-    folder = Path(output.removeprefix("file://"))
+    folder = Path(local_path(output))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".assay-write-test-{uuid.uuid4().hex[:8]}"

@@ -23,13 +23,15 @@ from pathlib import Path
 
 from rich.console import Console
 
+from operators.core.io import is_local, local_path
+
 
 def log_path(output: str) -> Path:
     """``OUTPUT/logs/<UTC time>.log`` for a local output; a temporary folder's for a remote one (s3://...)."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    if "://" in output and not output.startswith("file://"):
+    if not is_local(output):
         return Path(tempfile.gettempdir()) / "assay-logs" / f"{stamp}.log"
-    return Path(output.removeprefix("file://")) / "logs" / f"{stamp}.log"
+    return Path(local_path(output)) / "logs" / f"{stamp}.log"
 
 
 @contextlib.contextmanager

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synth.backends import LLM, CallCache, Completion, Request, Runner, TokenBudget
+from synth.backends import LLM, Completion, Request
 from synth.config import SynthConfig
 from synth.pool import RougeIndex, Task, load_seeds, normalize, read_jsonl, write_jsonl_atomic
+from synth.runner import CallCache, Runner, TokenBudget
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The chat client operators use (``operators.llm``), built on synth's backends.
+"""The chat client operators use (``operators.core.llm``), built on synth's backends.
 
 An operator such as ``llm_judge`` runs in many worker processes at once, so its
 calls are cached in a *folder*: each process appends to its own
@@ -20,8 +20,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from operators.llm import BUDGET, FAILED, ChatCall, ChatReply, register_provider
-from synth.backends import LLM, BackendSpec, CallCache, Completion, Request, Runner, SamplingParams, TokenBudget
+from operators.core.llm import BUDGET, FAILED, ChatCall, ChatReply
+from synth.backends import LLM, BackendSpec, Completion, Request, SamplingParams
+from synth.runner import CallCache, Runner, TokenBudget
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class _BudgetAwareRunner(Runner):
 
 
 class AssayChatClient:
-    """:class:`operators.llm.ChatClient` over a synth backend, with a shared cache and budget."""
+    """:class:`operators.core.llm.ChatClient` over a synth backend, with a shared cache and budget."""
 
     def __init__(
         self,
@@ -152,4 +153,5 @@ class AssayProvider:
         )
 
 
-register_provider("assay", AssayProvider())
+#: The provider of the ``assay.llm_providers`` entry point ``assay`` (pyproject.toml).
+PROVIDER = AssayProvider()

@@ -21,11 +21,10 @@ from pathlib import Path
 import pyarrow as pa
 from pydantic import Field
 
-from lineage.schema import GENERATOR_STRUCT
-from operators.base import Operator, OperatorConfig
-from operators.registry import register
-from operators.schema import content_hash, set_column
-from operators.tokenize import SMOLLM2, cache_dir
+from operators.core.base import Operator, OperatorConfig
+from operators.core.io import cache_dir
+from operators.core.schema import GENERATOR_STRUCT, content_hash, set_column
+from operators.formats.tokenize import SMOLLM2
 
 
 class ChatTemplateError(ValueError):
@@ -73,7 +72,6 @@ class SynthRecordConfig(OperatorConfig):
     )
 
 
-@register
 class SynthRecord(Operator):
     """Renders generated chat records with the chat template and records their provenance.
 

@@ -8,7 +8,7 @@ in their prompt (``parents``) and how they were made (``generator``).
 
 The pool is saved atomically after every round, so a run resumes from its last
 finished round; the calls of an unfinished round are answered from the call
-cache (:class:`synth.backends.CallCache`), so none is paid for twice.
+cache (:class:`synth.runner.CallCache`), so none is paid for twice.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import os
 import pyarrow as pa
 import pytest
 
-from operators.schema import records_table
+from operators.core.schema import records_table
 
 
 def make_table(texts: list[str], lang: list[str] | None = None, source: str = "test") -> pa.Table:
@@ -20,24 +20,47 @@ def make_table(texts: list[str], lang: list[str] | None = None, source: str = "t
     return table
 
 
-def run_global_stage(op, tables: list[pa.Table], folder, executor=None, work: str | None = None) -> list[pa.Table]:
-    """Stage ``tables`` as Parquet parts under ``folder``, run ``op``'s global stage (in-process unless an
-    executor is given) and apply its patches: the parts as a pipeline would carry them on."""
+def stage_context(op, parts: list[str], folder, work: str | None = None, run_id: str = ""):
+    """The context the run engine gives ``op``'s global stage: its work folder, with ``folder`` as the output."""
     from pathlib import Path
 
-    from operators.executor import LocalExecutor
-    from operators.io import read_parquet, write_parquet_atomic
+    from operators.core.global_stage import StageContext
 
+    return StageContext(parts=parts, work_dir=work or str(Path(folder) / "work"), output=str(folder), run_id=run_id)
+
+
+def run_global_stage(op, tables: list[pa.Table], folder, executor=None, work: str | None = None) -> list[pa.Table]:
+    """Stage ``tables`` as Parquet parts under ``folder``, run ``op`` on them (a global stage's steps through the
+    run engine, in-process unless an executor is given; a stream operator part by part) and apply the patches:
+    the parts as a pipeline would carry them on."""
+    from pathlib import Path
+
+    from operators.core.global_stage import GlobalOperator
+    from operators.core.io import read_parquet, write_parquet_atomic
+    from operators.execution.executor import LocalExecutor
+    from pipelines.run.stages import run_global_stage as run_stage
+
+    if not isinstance(op, GlobalOperator):
+        return [op(table) for table in tables]
     paths = []
     for i, table in enumerate(tables):
         path = str(Path(folder) / "parts" / f"part-{i:05d}.parquet")
         write_parquet_atomic(table, path)
         paths.append(path)
-    patches = op.run_global(paths, work or str(Path(folder) / "work"), executor or LocalExecutor())
+    patches = run_stage(op, stage_context(op, paths, folder, work), executor or LocalExecutor())
     return [
         op.apply_patch(table, pa.concat_tables([read_parquet(p) for p in patches[path]])) if patches.get(path) else table
         for path, table in zip(paths, tables, strict=True)
     ]
+
+
+def commit_stage(op, work: str, executor, run_id: str) -> None:
+    """Run ``op``'s commit steps (its index) as the run engine does once a run's shards are written."""
+    from pathlib import Path
+
+    from pipelines.run.stages import commit_global_stage
+
+    commit_global_stage(op, stage_context(op, [], Path(work).parent, work, run_id), executor)
 
 
 def free_port() -> int:
@@ -80,6 +103,6 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory):
     """A tiny open_clip model trained on coloured shapes, once per test session (tens of seconds)."""
-    from filters.clip_tiny import train_tiny_clip
+    from tests.clip_tiny import train_tiny_clip
 
     return train_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))

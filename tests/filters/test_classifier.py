@@ -15,9 +15,10 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from filters.classifier import FastTextClassifier, fasttext_line
-from filters.toxicity import Toxicity
-from filters.train_classifier import Params, TrainingDataError, read_labelled, train
+from filters.classifiers.base import fasttext_line
+from filters.classifiers.fasttext import FastTextClassifier
+from filters.classifiers.toxicity import Toxicity
+from filters.classifiers.train import Params, TrainingDataError, read_labelled, train
 from lineage.ledger import ledger_rows
 from pipelines.cli import main
 from tests.conftest import make_table, write_jsonl
@@ -235,7 +236,7 @@ def test_fingerprint_names_the_weights(topic_model):
 def test_quantizing_recovers_from_fasttexts_spurious_nan(tmp_path):
     """fastText's retraining inside quantize() can report "Encountered NaN" (seen once in a full CI run): the model
     is trained again and quantized; a second NaN falls back to quantizing without retraining."""
-    from filters.train_classifier import _quantize, _train_supervised
+    from filters.classifiers.train import _quantize, _train_supervised
 
     train_file = tmp_path / "train.txt"
     train_file.write_text("".join(f"__label__{i % 2} word{i % 7} other{i % 5}\n" for i in range(200)))

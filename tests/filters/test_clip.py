@@ -5,8 +5,8 @@ import pytest
 from pydantic import ValidationError
 
 from filters.clip import HIST_BINS, ClipModel, ClipScore, ClipScoreConfig, cutoff
-from filters.clip_tiny import auc, sample_pairs, swapped_caption
-from operators.schema import records_table
+from operators.core.schema import records_table
+from tests.clip_tiny import auc, sample_pairs, swapped_caption
 from tests.conftest import run_global_stage
 
 
@@ -95,7 +95,7 @@ def test_keep_fraction_is_a_global_rank_across_parts(tiny_clip, tmp_path):
 
 @pytest.mark.slow
 def test_ray_actor_pool_decides_like_the_local_loop(tiny_clip, tmp_path, ray_local):
-    from operators.executor import RayExecutor
+    from operators.execution.executor import RayExecutor
 
     images, matched, swapped = matched_and_swapped(16, seed=13)
     tables = [pair_table(images[:8], matched[:8], "r0"), pair_table(images[8:], swapped[8:], "r1")]

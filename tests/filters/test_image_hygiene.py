@@ -7,8 +7,9 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from filters.image_hygiene import ImageDedup, ImageHygiene, dhash
-from operators.schema import record_id, records_table
+from filters.image_hygiene import ImageHygiene, dhash
+from operators.core.schema import record_id, records_table
+from operators.dedup.image import ImageDedup
 from tests.conftest import run_global_stage
 
 

@@ -19,9 +19,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from filters.classifiers.train import Params, TrainingDataError, train
 from filters.judge_labels import JudgeDistillation, read_judgments
-from filters.train_classifier import Params, TrainingDataError, train
-from operators.executor import LocalExecutor
+from operators.execution.executor import LocalExecutor
 from pipelines.recipe import load
 from synth.loopback import LoopbackServer
 from tests.conftest import write_jsonl

@@ -16,7 +16,7 @@ import pytest
 
 from filters.llm_judge import LLMJudge
 from filters.rubric import RubricError, load_rubric
-from operators.registry import get
+from operators.core.registry import get
 from synth.loopback import LoopbackServer
 from tests.conftest import make_table
 
@@ -110,7 +110,7 @@ def test_thresholds_must_lie_in_the_rubric_range():
 
 def test_registered_and_its_module_does_not_import_synth():
     assert get("llm_judge") is LLMJudge
-    # filters/ may import only operators/: the backends are reached through operators.llm's provider seam.
+    # filters/ may import only operators/: the backends are reached through operators.core.llm's provider seam.
     code = "import sys, filters.llm_judge, filters.judge_labels; print(sorted(m for m in sys.modules if m.split('.')[0] == 'synth'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

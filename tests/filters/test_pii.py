@@ -9,10 +9,11 @@ import pyarrow as pa
 import pytest
 
 from filters.pii import Pii
-from lineage.subject import subject_hash
-from operators.executor import LocalExecutor
-from operators.registry import get
+from operators.core.registry import get
+from operators.core.subject import subject_hash
+from operators.execution.executor import LocalExecutor
 from pipelines.checks import no_residual_pii
+from pipelines.orchestrate.metadata import tally as dagster_tally
 from pipelines.recipe import load
 from tests.conftest import make_table, write_jsonl
 
@@ -228,7 +229,7 @@ def test_no_planted_value_reaches_any_output_file(tmp_path, caplog):
         state = pipeline.start()
         for phase in (pipeline.read, pipeline.decide):
             state = phase(LocalExecutor(), state)
-        tally = pipeline.tally(LocalExecutor(), state)  # what Dagster metadata shows
+        tally = dagster_tally(pipeline, LocalExecutor(), state)  # what Dagster metadata shows
         for phase in (pipeline.deduplicate, pipeline.write_shards, pipeline.write_ledger):
             state = phase(LocalExecutor(), state)
     result = state.summary

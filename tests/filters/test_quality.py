@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from filters.quality import C4FineWeb, GopherQuality, GopherRepetition
-from operators import registry
+from operators.core import registry
 from tests.conftest import make_table
 
 SENTENCES = [

@@ -5,7 +5,7 @@ an output (erasure) works on its own copy (:func:`demo_copy`).
 
 PII hashes: the PII scrubber (issue 5) fills the ledger's ``pii`` column. When
 it is not registered, the run adds a minimal stand-in stage that finds e-mail
-addresses and stores their salted :func:`lineage.subject.subject_hash`, the
+addresses and stores their salted :func:`operators.core.subject.subject_hash`, the
 same contract, so ``find --subject`` and ``forget --subject`` are tested on a
 real run either way.
 """
@@ -22,9 +22,9 @@ import pyarrow as pa
 import pytest
 
 from lineage.schema import PASSTHROUGH
-from lineage.subject import subject_hash
-from operators.base import Operator
-from operators.schema import set_column
+from operators.core.base import Operator
+from operators.core.schema import set_column
+from operators.core.subject import subject_hash
 
 TEST_SALT = "assay-tests-salt"
 DOCS = 300
@@ -49,7 +49,7 @@ class EmailHashes(Operator):
 
 
 def _pii_stage() -> Operator:
-    from operators import registry
+    from operators.core import registry
 
     try:
         return registry.get("pii")()
@@ -73,10 +73,10 @@ def _salt(monkeypatch):
 
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory) -> DemoRun:
-    from operators.executor import LocalExecutor
-    from operators.pipeline import Pipeline
+    from operators.execution.executor import LocalExecutor
     from operators.sample_corpus import write_jsonl
     from pipelines.recipe import load
+    from pipelines.run import Pipeline
 
     base = tmp_path_factory.mktemp("lineage-demo")
     corpus = base / "sample" / "corpus.jsonl.gz"

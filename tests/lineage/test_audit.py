@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from lineage import audit
 from lineage.schema import LEDGER_SCHEMA
-from lineage.subject import subject_hash
-from operators.shards import read_shard
+from operators.core.subject import subject_hash
+from operators.formats.shards import read_shard
 from pipelines.cli import main
 from tests.lineage.conftest import EMAIL
 

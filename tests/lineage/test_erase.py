@@ -10,8 +10,8 @@ import pytest
 
 from lineage import audit, erase
 from lineage.schema import LEDGER_SCHEMA
-from operators.shards import read_manifest, read_shard, verify_shard
-from operators.tokenize import Encoder
+from operators.formats.shards import read_manifest, read_shard, verify_shard
+from operators.formats.tokenize import Encoder
 from tests.lineage.conftest import EMAIL
 from tests.lineage.test_audit import email_record, ledger_rows, lineage
 

@@ -13,9 +13,9 @@ import jsonschema
 import pytest
 
 from lineage import openlineage as ol
-from operators.executor import LocalExecutor
-from operators.pipeline import RunStateError
+from operators.execution.executor import LocalExecutor
 from pipelines.recipe import load
+from pipelines.run import RunStateError
 from tests.operators.test_pipeline import recipe
 
 # The OpenLineage 2-0-2 RunEvent, as its JSON Schema requires it: BaseEvent (eventTime, producer,

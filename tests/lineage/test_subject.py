@@ -3,7 +3,7 @@
 import os
 import stat
 
-from lineage.subject import SALT_ENV, normalize_subject, salt, subject_hash
+from operators.core.subject import SALT_ENV, normalize_subject, salt, subject_hash
 
 
 def test_normalisation_matches_what_a_person_would_call_the_same_value():

@@ -2,10 +2,11 @@ import random
 
 import pyarrow as pa
 
-from operators.exact_dedup import ExactDedup
-from operators.executor import LocalExecutor
-from operators.io import write_parquet_atomic
-from tests.conftest import make_table, run_global_stage
+from operators.core.io import write_parquet_atomic
+from operators.dedup.exact import ExactDedup
+from operators.execution.executor import LocalExecutor
+from pipelines.run.stages import run_global_stage as run_stage
+from tests.conftest import make_table, run_global_stage, stage_context
 
 TEXTS = ["alpha beta", "Alpha,  beta!", "gamma", "delta", "ALPHA BETA", "gamma.", "epsilon"]
 
@@ -46,5 +47,5 @@ def test_already_dropped_rows_do_not_take_part(tmp_path):
     table = ExactDedup().drop(table, ["earlier", None])
     path = str(tmp_path / "p" / "part-0.parquet")
     write_parquet_atomic(table, path)
-    patches = ExactDedup().run_global([path], str(tmp_path / "w"), LocalExecutor())
+    patches = run_stage(ExactDedup(), stage_context(None, [path], tmp_path, str(tmp_path / "w")), LocalExecutor())
     assert patches == {}  # one kept copy left: nothing to deduplicate

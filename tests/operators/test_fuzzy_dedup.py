@@ -8,12 +8,16 @@ import pyarrow as pa
 import pytest
 from datasketch import MinHash
 
-from operators.executor import LocalExecutor, RayExecutor
-from operators.fuzzy_dedup import FuzzyDedup, _edge_table, _owner
-from operators.io import read_parquet, write_parquet_atomic
-from operators.minhash import Signer, shingle_hash, shingles
+from operators.core.io import read_parquet, write_parquet_atomic
+from operators.dedup.fuzzy import FuzzyDedup
+from operators.dedup.fuzzy.components import components
+from operators.dedup.fuzzy.components import edge_table as _edge_table
+from operators.dedup.fuzzy.components import owner as _owner
+from operators.dedup.minhash import Signer, shingle_hash, shingles
+from operators.execution.executor import LocalExecutor, RayExecutor
 from operators.sample_corpus import generate_with_origins
-from tests.conftest import make_table, run_global_stage, write_jsonl
+from pipelines.run.stages import run_steps
+from tests.conftest import commit_stage, make_table, run_global_stage, write_jsonl
 
 _rng = random.Random(7)
 _VOCAB = [f"w{i}" for i in range(5000)]
@@ -117,7 +121,7 @@ def test_components_match_scipy_over_many_partitions(tmp_path):
         path = f"{work}/in/p{p}.parquet"
         write_parquet_atomic(_edge_table(uu[owner == p], vv[owner == p]), path)
         edges[p] = [path]
-    assign = FuzzyDedup(max_rounds=30)._components(LocalExecutor(), work, edges, parts)
+    assign = run_steps(components(edges, work, parts, 30, "fuzzy_dedup"), LocalExecutor(), f"{work}/done", "components")
     got = {}
     for path in filter(None, assign.values()):
         t = read_parquet(path)
@@ -176,14 +180,14 @@ def test_incremental_never_reemits_an_old_near_duplicate(tmp_path):
     table = make_table([_edit(A, 1, "z"), C, _edit(C, 2), _edit(B, 2, "q")], source="batch2")
     rows, _ = dedup(tmp_path, None, table=table, name="two-uncommitted", incremental=True, index_path=index)
     assert rows[0]["keep"] and rows[3]["keep"]
-    op.commit(work, ex, "one")
+    commit_stage(op, work, ex, "one")
     rows, (op2, work2, ex2) = dedup(tmp_path, None, table=table, name="two", incremental=True, index_path=index)
     assert fates(rows)[0] == (False, first[0]["id"], f"fuzzy_dedup:near_duplicate_of:{first[0]['id']}")
     # Near the record run one dropped: dropped in favour of that record's survivor.
     assert rows[3]["drop_reason"] == f"fuzzy_dedup:near_duplicate_of:{b_survivor}"
     assert rows[1]["keep"] != rows[2]["keep"]
     c_kept = next(r["id"] for r in rows[1:3] if r["keep"])
-    op2.commit(work2, ex2, "two")
+    commit_stage(op2, work2, ex2, "two")
     third = make_table([_edit(C, 1, "w"), _doc()], source="batch3")
     rows, _ = dedup(tmp_path, None, table=third, name="three", incremental=True, index_path=index)
     assert rows[0]["drop_reason"] == f"fuzzy_dedup:near_duplicate_of:{c_kept}"
@@ -201,10 +205,11 @@ def test_ray_gives_the_local_answer(tmp_path, ray_local):
 
 def test_pipeline_catches_the_sample_corpus_near_duplicates(tmp_path):
     """The demo's settings on the demo's corpus (near duplicates at Jaccard 0.6-0.93 of their origin)."""
-    from operators.exact_dedup import ExactDedup
-    from operators.pipeline import Pipeline, _apply_patches
-    from operators.readers import SourceSpec
-    from operators.sample_corpus import _jaccard, _word_shingles
+    from operators.dedup.exact import ExactDedup
+    from operators.formats.readers import SourceSpec
+    from operators.sample_corpus.kinds import _jaccard, _word_shingles
+    from pipelines.run import Pipeline
+    from pipelines.run.workers import read_part
 
     records, texts = [], {}
     for record, src in generate_with_origins(300, seed=3):
@@ -222,7 +227,7 @@ def test_pipeline_catches_the_sample_corpus_near_duplicates(tmp_path):
     state = pipeline.deduplicate(ex, pipeline.decide(ex, pipeline.read(ex, pipeline.start())))
     global_ops = {op.stage_index: op for op in pipeline.global_ops}
     table = pa.concat_tables(
-        [_apply_patches(read_parquet(i["part"]), i["patches"], global_ops) for i in pipeline._items(state)],
+        [read_part(i, global_ops) for i in pipeline.items(state)],
         promote_options="default",
     )
     rows = {json.loads(r["meta"])["doc_id"]: {**r, **json.loads(r["meta"])} for r in table.to_pylist()}

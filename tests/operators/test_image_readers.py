@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from operators.readers import SourceSpec, expand, infer_format, read_file
-from operators.schema import IMAGE_TEXT_SCHEMA, bytes_hash, record_id
+from operators.core.schema import IMAGE_TEXT_SCHEMA, bytes_hash, record_id
+from operators.formats.readers import SourceSpec, expand, infer_format, read_file
 
 
 def png(colour=(200, 20, 20), size=(40, 40)) -> bytes:

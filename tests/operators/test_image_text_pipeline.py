@@ -4,10 +4,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from filters.clip_tiny import sample_shards
-from operators.executor import LocalExecutor
-from operators.shards import IMAGE_TEXT_SHARD_SCHEMA, read_shard, verify_shard
+from operators.execution.executor import LocalExecutor
+from operators.formats.shards import IMAGE_TEXT_SHARD_SCHEMA, read_shard, verify_shard
 from pipelines.recipe import load
+from tests.clip_tiny import sample_shards
 
 
 def recipe(tmp_path, tiny_clip, **clip):

@@ -14,7 +14,9 @@ import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from operators.loader import (
+from operators.formats.shards import build_shard_table, write_shard
+from operators.formats.tokenize import resolve
+from pipelines.training import (
     IGNORE_INDEX,
     MixtureDataset,
     PackedDataset,
@@ -25,8 +27,6 @@ from operators.loader import (
     doc_causal_mask,
     find_shards,
 )
-from operators.shards import build_shard_table, write_shard
-from operators.tokenize import resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -352,8 +352,8 @@ def test_unusable_shards_say_what_to_do(corpus, tmp_path, tokenizer):
 
 @pytest.mark.slow  # a pipeline run (and, first in a session, the tokenizer's conversion)
 def test_shards_from_the_real_pipeline(tmp_path):
-    from operators.executor import LocalExecutor
-    from operators.shards import read_shard
+    from operators.execution.executor import LocalExecutor
+    from operators.formats.shards import read_shard
     from pipelines.recipe import load
     from tests.conftest import write_jsonl
 

@@ -1,5 +1,5 @@
-from operators.normalize import Normalize
-from operators.schema import content_hash
+from operators.core.schema import content_hash
+from operators.text.normalize import Normalize
 from tests.conftest import make_table
 
 

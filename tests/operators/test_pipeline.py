@@ -6,9 +6,9 @@ import datasets
 import duckdb
 import pytest
 
-from operators.executor import LocalExecutor
-from operators.shards import read_manifest, read_shard, verify_shard
-from operators.tokenize import Encoder
+from operators.execution.executor import LocalExecutor
+from operators.formats.shards import read_manifest, read_shard, verify_shard
+from operators.formats.tokenize import Encoder
 from pipelines.recipe import load
 from tests.conftest import write_jsonl
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from operators.executor import RayUnreachableError, start_ray
+from operators.execution.executor import RayUnreachableError, start_ray
 from tests.conftest import free_port
 
 

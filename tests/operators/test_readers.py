@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from operators.readers import SourceError, SourceSpec, expand, read_file
-from operators.schema import record_id
+from operators.core.schema import record_id
+from operators.formats.readers import SourceError, SourceSpec, expand, read_file
 from tests.conftest import write_jsonl
 
 

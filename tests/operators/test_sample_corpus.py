@@ -11,8 +11,9 @@ import re
 import pytest
 
 from operators import sample_corpus
+from operators.core.schema import dedup_normal_form
 from operators.sample_corpus import KINDS, LANGUAGES, generate, generate_with_origins, write_jsonl
-from operators.schema import dedup_normal_form
+from operators.sample_corpus.vocabulary import _TOXIC
 
 N_SAMPLE = 2_000
 
@@ -226,7 +227,7 @@ def test_toxic_docs_are_prose_with_insulting_lines(sample):
     toxic = _of_kind(sample, "toxic")
     assert toxic
     for record in toxic:
-        openers, _, nouns, whole = sample_corpus._TOXIC[record["lang"]]
+        openers, _, nouns, whole = _TOXIC[record["lang"]]
         paragraphs = record["text"].split("\n\n")
         insults = [p for p in paragraphs if p in whole or p.startswith(openers)]
         assert 2 <= len(insults) <= 4
@@ -246,3 +247,13 @@ def test_fasttext_labels_clean_docs_with_their_language(sample):
         for record, label, prob in zip(clean, labels, probs, strict=True)
     )
     assert right / len(clean) >= 0.95
+
+
+def test_the_corpus_is_byte_identical_to_the_one_before_its_vocabulary_moved_to_data_files(tmp_path):
+    """The digest of write_jsonl(3000, seed 0) as the generator wrote it when its tables were Python literals
+    (commit 05d18a9): reading the vocabulary from data/ must not change a byte of any corpus."""
+    import hashlib
+
+    path = tmp_path / "c.jsonl"
+    write_jsonl(path, 3000, 0)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == "4130b764442ce60edde5590800c0488979f25a97f93eb211c51c20fe4f500dbc"

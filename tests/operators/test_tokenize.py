@@ -3,7 +3,7 @@ import json
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from operators.tokenize import SMOLLM2, Encoder, TokenizerError, resolve
+from operators.formats.tokenize import SMOLLM2, Encoder, TokenizerError, resolve
 
 
 def test_packaged_smollm2_tokenizer():

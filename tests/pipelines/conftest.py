@@ -7,8 +7,9 @@ import dagster as dg
 import pytest
 
 from operators.sample_corpus import generate_with_origins
-from pipelines.assets import RecipeSpec, recipe_definitions
-from pipelines.resources import RayResource, StorageResource
+from pipelines.orchestrate.definitions import recipe_definitions
+from pipelines.orchestrate.resources import RayResource, StorageResource
+from pipelines.orchestrate.spec import RecipeSpec
 from tests.conftest import write_jsonl
 
 # Clean English documents from the sample corpus generator: distinct prose, so no two are exact or near

@@ -8,10 +8,12 @@ import duckdb
 import pytest
 import yaml
 
-from operators.executor import LocalExecutor
-from operators.pipeline import RunState
-from pipelines.assets import RawDocumentsConfig, RecipeSpec, recipe_assets, recipe_definitions, recipe_files
-from pipelines.resources import RayResource, StorageResource
+from operators.execution.executor import LocalExecutor
+from pipelines.orchestrate.assets import RawDocumentsConfig, recipe_assets
+from pipelines.orchestrate.definitions import recipe_definitions
+from pipelines.orchestrate.resources import RayResource, StorageResource
+from pipelines.orchestrate.spec import RecipeSpec, recipe_files
+from pipelines.run import RunState
 from tests.pipelines.conftest import BROKEN, DUPLICATES, KEPT, READ, make_recipe, resources
 
 PHASES = ["raw_documents", "decided_documents", "deduplicated_documents", "training_shards", "lineage_ledger"]

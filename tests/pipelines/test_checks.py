@@ -135,9 +135,9 @@ def test_residual_pii_passes_on_a_scrubbed_sample_corpus_and_fails_on_shards_hol
     """The demo's stages up to the PII stage on the sample corpus: its shards pass; shards written with PII fail."""
     import json as json_
 
-    from operators.executor import LocalExecutor
+    from operators.execution.executor import LocalExecutor
+    from operators.formats.shards import build_shard_table, write_shard
     from operators.sample_corpus import write_jsonl as write_corpus
-    from operators.shards import build_shard_table, write_shard
     from pipelines.checks import RESIDUAL_SAMPLE, shard_texts
     from pipelines.recipe import load
 

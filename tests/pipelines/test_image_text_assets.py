@@ -4,9 +4,11 @@ import dagster as dg
 import pytest
 import yaml
 
-from filters.clip_tiny import sample_shards
-from operators.shards import IMAGE_TEXT_SHARD_SCHEMA, read_shard
-from pipelines.assets import RawDocumentsConfig, RecipeSpec, recipe_definitions, recipe_files
+from operators.formats.shards import IMAGE_TEXT_SHARD_SCHEMA, read_shard
+from pipelines.orchestrate.assets import RawDocumentsConfig
+from pipelines.orchestrate.definitions import recipe_definitions
+from pipelines.orchestrate.spec import RecipeSpec, recipe_files
+from tests.clip_tiny import sample_shards
 from tests.pipelines.conftest import resources
 
 PHASES = ["raw_documents", "decided_documents", "deduplicated_documents", "training_shards", "lineage_ledger"]

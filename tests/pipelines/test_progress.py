@@ -5,8 +5,9 @@ import re
 
 from rich.console import Console
 
-from operators.executor import LocalExecutor
-from pipelines.progress import StageProgress, short_stage_name
+from operators.execution.executor import LocalExecutor
+from pipelines.progress import StageProgress, short_stage_name, summary_table
+from pipelines.run import RunResult
 
 LONG = "normalize+lang_id+gopher_quality+gopher_repetition+c4_fineweb+pii+toxicity"
 
@@ -54,3 +55,16 @@ def test_short_stage_name():
     assert short_stage_name(LONG, 40) == "normalize+…+toxicity (7 ops)"
     assert short_stage_name(LONG, len(LONG)) == LONG  # fits: untouched
     assert short_stage_name("fuzzy_dedup: components 3 (large star)", 20) == "fuzzy_dedup: compon…"
+
+
+def test_the_summary_names_a_long_segment_on_one_line_at_80_columns():
+    result = RunResult(
+        run_id="r", output="o", read=10, kept=7, dropped=3, quarantined=0, tokens=100, shards=[],
+        drop_reasons={"lang_id:low_lang_score": 3}, quarantine_reasons={}, stage_seconds={"read": 1.0, LONG: 2.5},
+        wall_seconds=4.0, ledger="l", manifest="m",
+    )
+    buffer = io.StringIO()
+    Console(file=buffer, force_terminal=False, width=80).print(summary_table(result))
+    lines = buffer.getvalue().splitlines()
+    assert any("time normalize+…+toxicity (7 ops)" in line and "2.5s" in line for line in lines), lines
+    assert all(len(line) <= 80 for line in lines)

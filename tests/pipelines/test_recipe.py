@@ -90,8 +90,8 @@ def test_packaged_demo_recipe_validates(tmp_path):
 
 
 def test_operator_whose_extra_is_missing_fails_validation_naming_the_extra(tmp_path, monkeypatch):
-    from operators import registry
-    from operators.base import Mapper
+    from operators.core import registry
+    from operators.core.base import Mapper
 
     class NeedsExtra(Mapper):
         name = "test_needs_missing_extra"

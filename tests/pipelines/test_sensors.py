@@ -6,8 +6,8 @@ import json
 import dagster as dg
 import pytest
 
-from pipelines.resources import StorageResource
-from pipelines.sensors import landed_files
+from pipelines.orchestrate.resources import StorageResource
+from pipelines.orchestrate.sensors import landed_files
 from tests.conftest import write_jsonl
 from tests.pipelines.conftest import ENGLISH, resources, tiny_definitions
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from operators.formats.shards import read_shard, verify_shard
 from operators.sample_corpus import write_jsonl
-from operators.shards import read_shard, verify_shard
 
 ASSAY = str(Path(sys.executable).with_name("assay"))
 

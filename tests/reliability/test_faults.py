@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from operators.shards import verify_shard
+from operators.formats.shards import verify_shard
 from tests.reliability.conftest import ASSAY, assay, done_count, snapshot, write_recipe
 
 

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from operators.executor import LocalExecutor
+from operators.execution.executor import LocalExecutor
 from pipelines.recipe import load
 
 PARAGRAPH = (

@@ -13,7 +13,7 @@ from operators.sample_corpus import write_jsonl
 
 RUN = """
 import json, resource, sys
-from operators.executor import LocalExecutor
+from operators.execution.executor import LocalExecutor
 from pipelines.recipe import load
 recipe = json.loads(sys.argv[1])
 result = load(recipe).pipeline().run(LocalExecutor())

@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from synth.backends import BackendError, CallCache, HTTPBackend, Request, Runner, SamplingParams, TokenBudget
+from synth.backends import BackendError, HTTPBackend, Request, SamplingParams
 from synth.loopback import LoopbackServer
+from synth.runner import CallCache, Runner, TokenBudget
 
 
 def _backend(server: LoopbackServer, **kw) -> HTTPBackend:
@@ -124,6 +125,34 @@ def test_cache_answers_a_resumed_run_without_calls(tmp_path):
     assert server.requests == 6  # 4 + the 2 new ones, none repeated
     assert runner.stats.cached == 4
     assert [c.text for c in second[:4]] == [c.text for c in first]
+
+
+def test_calls_in_flight_when_a_run_stops_reach_the_cache(tmp_path):
+    """An error mid-run (a progress callback raising: the run is interrupted) starts no new call, and the calls
+    already sent end and are cached: the resumed run pays for none of them again."""
+
+    def responder(body):
+        if "number 0." not in body["messages"][-1]["content"]:
+            time.sleep(0.5)  # still in flight when the first answer stops the run
+        return "an answer"
+
+    class Stop(Exception):
+        pass
+
+    def stop():
+        raise Stop
+
+    path = tmp_path / "calls.jsonl"
+    reqs = _requests(8)
+    with LoopbackServer(responder=responder) as server:
+        with pytest.raises(Stop):
+            Runner(_backend(server, concurrency=4), cache=CallCache(path), on_result=stop).run(reqs)
+        sent = server.requests
+        assert sent == 4  # the 4 in flight; none started after the stop
+        assert len(CallCache(path)) == sent  # every call the server answered was recorded
+        resumed = Runner(_backend(server, concurrency=4), cache=CallCache(path))
+        resumed.run(reqs)
+    assert resumed.stats.cached == sent and server.requests == 8  # nothing paid twice
 
 
 def test_torn_cache_line_is_ignored(tmp_path):

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from operators.schema import content_hash
+from operators.core.schema import content_hash
 from synth.loopback import LoopbackServer
 from synth.operator import SynthRecord, chat_template
 from tests.conftest import make_table

@@ -21,8 +21,9 @@ import httpx
 import pytest
 
 from pipelines.doctor import ended, stop
-from synth.backends import HTTPBackend, Request, Runner, SamplingParams, smollm2_gguf
+from synth.backends import HTTPBackend, Request, SamplingParams, smollm2_gguf
 from synth.config import SynthConfig
+from synth.runner import Runner
 from synth.self_instruct import SelfInstruct
 from tests.conftest import free_port
 from tests.synth.conftest import check_run_invariants

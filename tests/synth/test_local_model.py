@@ -11,8 +11,9 @@ import importlib.util
 
 import pytest
 
-from synth.backends import LocalBackend, Request, Runner, SamplingParams
+from synth.backends import LocalBackend, Request, SamplingParams
 from synth.config import SynthConfig
+from synth.runner import Runner
 from synth.self_instruct import SelfInstruct
 from tests.synth.conftest import check_run_invariants
 

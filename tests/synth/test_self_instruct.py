@@ -10,6 +10,7 @@ from synth.config import SynthConfig
 from synth.evol_instruct import EvolInstruct, no_gain, parse_evolved, response_reject_reason
 from synth.loopback import LoopbackServer
 from synth.pool import SeedError, descendants, load_seeds, read_jsonl, split_tasks
+from synth.runner import CallCache
 from synth.self_instruct import SelfInstruct, filter_instances, instruction_prompt, parse_instances
 from tests.synth.conftest import check_run_invariants
 
@@ -130,8 +131,12 @@ def test_interrupted_run_resumes_without_repeating_calls(tmp_path):
         with pytest.raises(Interrupt):
             SelfInstruct(_config(server, **cfg), tmp_path / "run", on_progress=stop_midway).run()
         interrupted_calls = server.requests
+        # The guarantee: every call the server answered is recorded, the ones still in flight when the
+        # run stopped included (they end before the error goes on), so none is paid for twice.
+        recorded = len(CallCache(tmp_path / "run" / "calls.jsonl"))
         resumed = SelfInstruct(_config(server, **cfg), tmp_path / "run").run()
     assert 0 < interrupted_calls < total_calls
+    assert recorded == interrupted_calls
     assert server.requests == total_calls  # every call made exactly once over both runs
     assert resumed.calls_made == total_calls - interrupted_calls and resumed.calls_cached > 0
     assert (tmp_path / "run" / "records.jsonl").read_text() == (tmp_path / "clean" / "records.jsonl").read_text()

@@ -6,8 +6,9 @@ import dagster as dg
 import pytest
 import yaml
 
-from pipelines.assets import recipe_definitions, recipe_files
-from pipelines.resources import RayResource, StorageResource
+from pipelines.orchestrate.definitions import recipe_definitions
+from pipelines.orchestrate.resources import RayResource, StorageResource
+from pipelines.orchestrate.spec import recipe_files
 from synth.loopback import LoopbackServer
 
 
