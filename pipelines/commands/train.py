@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from pipelines.commands.common import console, fail
+from pipelines.commands.common import console, fail, stacked
 
 _OPTIONS = [
     click.option("--from-judge", "from_judge", default=None, type=click.Path(exists=True, file_okay=False),
@@ -25,11 +25,8 @@ _OPTIONS = [
 ]
 
 
-def judge_options(fn):
-    """The ``--from-judge`` options of ``train-classifier`` (FineWeb-Edu's recipe: an LLM judge distilled into fastText)."""
-    for option in reversed(_OPTIONS):
-        fn = option(fn)
-    return fn
+#: The ``--from-judge`` options of ``train-classifier`` (FineWeb-Edu's recipe: an LLM judge distilled into fastText).
+judge_options = stacked(_OPTIONS)
 
 
 def train_from_judge(

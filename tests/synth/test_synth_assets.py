@@ -23,6 +23,21 @@ def test_packaged_synth_recipe_has_a_synthesis_asset_upstream_of_its_phases():
     assert not any(a.key.path[0].endswith("synthetic_records") for a in demo.assets)
 
 
+def materialize_group(recipe: dict, tmp_path):
+    """Materialize the Dagster group of ``recipe`` (named ``recipe["name"]``) but its landed-batch sensor asset."""
+    name = recipe["name"]
+    recipe["output"] = str(tmp_path / "unused")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    defs = recipe_definitions(path)
+    return dg.materialize(
+        list(defs.assets),
+        selection=dg.AssetSelection.groups(name) - dg.AssetSelection.assets(f"{name}_landed_batch"),
+        resources={"ray": RayResource(local=True), "storage": StorageResource(root=str(tmp_path / "store"))},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+
 @pytest.mark.slow
 def test_synth_group_materializes_with_lineage(tmp_path):
     with LoopbackServer() as server:
@@ -32,16 +47,7 @@ def test_synth_group_materializes_with_lineage(tmp_path):
             target=5, max_rounds=2,
             backend={"kind": "http", "http": {"base_url": server.base_url, "model": "loopback"}},
         )  # fmt: skip
-        recipe["output"] = str(tmp_path / "unused")
-        path = tmp_path / "tinysynth.yaml"
-        path.write_text(yaml.safe_dump(recipe))
-        defs = recipe_definitions(path)
-        result = dg.materialize(
-            list(defs.assets),
-            selection=dg.AssetSelection.groups("tinysynth") - dg.AssetSelection.assets("tinysynth_landed_batch"),
-            resources={"ray": RayResource(local=True), "storage": StorageResource(root=str(tmp_path / "store"))},
-            instance=dg.DagsterInstance.ephemeral(),
-        )
+        result = materialize_group(recipe, tmp_path)
     synth = result.output_for_node("tinysynth_synthetic_records")
     summary = result.output_for_node("tinysynth_lineage_ledger").summary
     assert synth["record_count"] >= 5
@@ -65,16 +71,7 @@ def test_backtranslation_group_materializes_with_its_documents_as_parents(tmp_pa
         recipe["name"] = "tinybt"
         recipe["synth"]["backend"] = {"kind": "http", "http": {"base_url": server.base_url, "model": "loopback"}}
         recipe["synth"]["backtranslate"]["documents"] = docs
-        recipe["output"] = str(tmp_path / "unused")
-        path = tmp_path / "tinybt.yaml"
-        path.write_text(yaml.safe_dump(recipe))
-        defs = recipe_definitions(path)
-        result = dg.materialize(
-            list(defs.assets),
-            selection=dg.AssetSelection.groups("tinybt") - dg.AssetSelection.assets("tinybt_landed_batch"),
-            resources={"ray": RayResource(local=True), "storage": StorageResource(root=str(tmp_path / "store"))},
-            instance=dg.DagsterInstance.ephemeral(),
-        )
+        result = materialize_group(recipe, tmp_path)
     synth = result.output_for_node("tinybt_synthetic_records")
     summary = result.output_for_node("tinybt_lineage_ledger").summary
     assert synth["record_count"] == 3 and synth["stop_reason"] == "exhausted"
