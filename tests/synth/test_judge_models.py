@@ -17,7 +17,7 @@ from synth.backtranslate import TEMPLATE_VERSION, Backtranslate
 from synth.config import SynthConfig
 from synth.pool import read_jsonl
 from tests.conftest import make_table
-from tests.synth.test_llama_server import llama_server  # noqa: F401 - the real server fixture
+from tests.synth.test_llama_server import llama_build, llama_server  # noqa: F401 - the real server fixture (after the build check)
 
 pytestmark = [
     pytest.mark.slow,
@@ -80,7 +80,7 @@ def test_judge_and_backtranslate_with_smollm2_in_process(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python[server] is not installed")
 def test_judge_and_backtranslate_against_llama_server(llama_server, tmp_path):  # noqa: F811
-    backend = {"kind": "http", "http": {"base_url": llama_server, "model": "smollm2", "concurrency": 1, "timeout": 300}}
+    backend = {"kind": "http", "http": {"base_url": llama_server.base, "model": "smollm2", "concurrency": 1, "timeout": 300}}
     op = LLMJudge(rubric="edu", backend=backend, cache_dir=str(tmp_path / "judge"), max_tokens=24)
     out = op(make_table(DOCS))
     check_judged(op, out)
@@ -91,3 +91,4 @@ def test_judge_and_backtranslate_against_llama_server(llama_server, tmp_path):  
     result = Backtranslate(cfg, tmp_path / "bt", segments=SEGMENTS).run()
     check_backtranslation(tmp_path / "bt", result)
     assert result.calls_made >= 2
+    llama_server.assert_alive()
