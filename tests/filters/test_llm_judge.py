@@ -239,3 +239,12 @@ def test_describe_names_rubric_judge_and_skip_column(tmp_path):
     # the rubric's content is part of the fingerprint (an edited rubric file scores differently)
     other = LLMJudge(op.config.model_copy(update={"rubric": load_rubric("edu").model_copy(update={"version": "2"})}))
     assert other.fingerprint != op.fingerprint
+
+
+def test_the_provider_comes_from_its_entry_point_and_an_unknown_one_is_named(monkeypatch):
+    from operators.core import llm
+
+    monkeypatch.setattr(llm, "_PROVIDERS", {})
+    assert type(llm.provider()).__module__ == "synth.llm_client"  # found through assay.llm_providers, not a module name
+    with pytest.raises(KeyError, match=r"no LLM provider 'nope'; registered: assay"):
+        llm.provider("nope")
