@@ -30,7 +30,7 @@ def main(verbose: bool) -> None:
       assay run RECIPE.yaml      run your own recipe
       assay operators            list the operators a recipe can use
       assay lineage --help       trace records, find a person's data, erase it, report
-      assay synth                generate instruction data (Self-Instruct) and govern it
+      assay synth                generate instruction data (Self-Instruct, backtranslation...) and govern it
       assay report OUTPUT        an HTML page of a run: funnel, drops, score histograms, samples
       assay export OUTPUT DEST   the shards for Megatron, MosaicML streaming, or as plain text
       assay doctor               what this installation can do, what is missing, how to fix it

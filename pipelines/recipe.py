@@ -259,6 +259,10 @@ def load(
         recipe = recipe.model_copy(
             update={"synth": recipe.synth.model_copy(update={"seeds": _resolve_path(recipe.synth.seeds, base)})}
         )
+    if recipe.synth is not None and recipe.synth.backtranslate.documents:  # documents too
+        bt = recipe.synth.backtranslate
+        bt = bt.model_copy(update={"documents": _resolve_path(bt.documents, base)})
+        recipe = recipe.model_copy(update={"synth": recipe.synth.model_copy(update={"backtranslate": bt})})
     roots = allowed_roots()
     if roots:
         for i, s in enumerate(recipe.sources):

@@ -27,22 +27,40 @@ def synth_config(base: SynthConfig | None, overrides: dict[str, Any]) -> SynthCo
             data["backend"]["kind"] = value
         elif key == "model_path":
             data["backend"]["local"]["path"] = value
+        elif key == "documents":
+            data["backtranslate"]["documents"] = value
         else:
             data[key] = value
     return SynthConfig.model_validate(data)
 
 
 def method_class(config: SynthConfig):
-    """The engine of the configured method: Self-Instruct or Evol-Instruct."""
+    """The engine of the configured method: Self-Instruct, Evol-Instruct or instruction backtranslation."""
+    from synth.backtranslate import Backtranslate
     from synth.evol_instruct import EvolInstruct
     from synth.self_instruct import SelfInstruct
 
-    return SelfInstruct if config.method == "self_instruct" else EvolInstruct
+    return {"self_instruct": SelfInstruct, "evol_instruct": EvolInstruct, "backtranslate": Backtranslate}[config.method]
+
+
+def synthesizer(config: SynthConfig, work_dir: str | Path, on_progress=None, on_segments=None):
+    """The configured method's engine over ``work_dir``; backtranslation's segments are selected first."""
+    if config.method == "backtranslate":
+        from pipelines.backtranslate_input import prepare_segments
+
+        summary = prepare_segments(config.backtranslate, Path(work_dir))
+        if on_segments:
+            on_segments(summary)
+    return method_class(config)(config, work_dir, on_progress=on_progress)
 
 
 def run_synthesis(config: SynthConfig, work_dir: Path, console: Console) -> SynthResult:
-    """Run Self-Instruct or Evol-Instruct with progress bars; resumes what ``work_dir`` holds."""
-    cls = method_class(config)
+    """Run the configured method with progress bars; resumes what ``work_dir`` holds."""
+
+    def segments(seg: dict[str, Any]) -> None:
+        dropped = ", ".join(f"{k} {v}" for k, v in seg["dropped"].items()) or "none"
+        console.print(f"{seg['segments']:,} segments from {seg['documents']:,} documents (dropped: {dropped})")
+
     progress = Progress(
         TextColumn("[bold]{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=False,
@@ -60,7 +78,7 @@ def run_synthesis(config: SynthConfig, work_dir: Path, console: Console) -> Synt
             progress.update(pool_bar, completed=min(info["pool"], info["target"]))
 
     with progress:
-        synth = cls(config, work_dir, on_progress=report)
+        synth = synthesizer(config, work_dir, on_progress=report, on_segments=segments)
         progress.update(pool_bar, completed=min(len(synth.pool), config.target))
         return synth.run()
 

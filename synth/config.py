@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,13 +62,42 @@ class EvolConfig(_Model):
     response_sampling: Sampling = Field(default_factory=lambda: Sampling(max_tokens=256, temperature=0.0))
 
 
+class SegmentConfig(_Model):
+    """Which parts of the documents become backtranslation answers."""
+
+    min_words: int = Field(30, ge=1, description="Shortest segment kept, in words.")
+    max_words: int = Field(300, ge=1, description="Longest segment: paragraphs are packed up to this many words.")
+    languages: list[str] | None = Field(["en"], description="Languages kept (lang_id); null keeps every language.")
+    min_lang_score: float = Field(0.65, ge=0, le=1, description="lang_id's minimum confidence.")
+    boilerplate: dict[str, Any] | None = Field(
+        {"min_sentences": 2},
+        description="c4_fineweb parameters that drop boilerplate segments (menus, cookie notices, code); null: off.",
+    )
+
+
+class BacktranslateConfig(_Model):
+    documents: str | None = Field(
+        None, description="Documents to backtranslate: JSONL/Parquet file, folder or glob, or a finished run's output folder."
+    )
+    text_field: str = Field("text", description="The documents' text field.")
+    max_documents: int = Field(100, ge=1, description="Documents read at most (in file order).")
+    segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    per_round: int = Field(8, ge=1, description="Segments per round.")
+    few_shot: int = Field(2, ge=0, description="Seed (instruction, output) pairs shown in each augmentation prompt.")
+    threshold: int = Field(4, ge=1, le=5, description="Keep pairs whose self-curation score is at least this (1-5).")
+    augment_sampling: Sampling = Field(default_factory=lambda: Sampling(max_tokens=64, temperature=0.0))
+    curate_sampling: Sampling = Field(default_factory=lambda: Sampling(max_tokens=96, temperature=0.0))
+
+
 class SynthConfig(_Model):
     """What to synthesise, with which model, how much, and within which budget."""
 
-    method: Literal["self_instruct", "evol_instruct"] = Field("self_instruct", description="The synthesis method.")
+    method: Literal["self_instruct", "evol_instruct", "backtranslate"] = Field(
+        "self_instruct", description="The synthesis method."
+    )
     seeds: str | None = Field(None, description="Seed tasks (JSONL); default: the seed set shipped with assay.")
     work_dir: str = Field("synth", description="Pool, call cache and records; relative to the recipe's output.")
-    target: int = Field(100, ge=1, description="Stop when this many machine tasks are accepted.")
+    target: int = Field(100, ge=1, description="Stop when this many machine tasks (backtranslate: kept pairs) are accepted.")
     max_rounds: int = Field(50, ge=1, description="Stop after this many rounds.")
     budget_tokens: int | None = Field(None, ge=1, description="Stop before spending more tokens (prompt + completion).")
     seed: int = Field(0, description="Seed of the example sampling (the run is repeatable).")
@@ -78,3 +107,4 @@ class SynthConfig(_Model):
     filters: FilterConfig = Field(default_factory=FilterConfig)
     self_instruct: SelfInstructConfig = Field(default_factory=SelfInstructConfig)
     evol: EvolConfig = Field(default_factory=EvolConfig)
+    backtranslate: BacktranslateConfig = Field(default_factory=BacktranslateConfig)

@@ -205,6 +205,10 @@ class Synthesizer:
     def run_round(self, round_no: int, stats: RoundStats) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def exhausted(self) -> bool:
+        """Whether the method has no input left (backtranslation: every segment done)."""
+        return False
+
     def run(self) -> SynthResult:
         """Rounds until the target, the round limit, or the budget; then write the records."""
         cfg = self.config
@@ -214,6 +218,9 @@ class Synthesizer:
             done = len(self.state["rounds"])
             if len(self.machine_tasks()) >= cfg.target:
                 stop = "target"
+                break
+            if self.exhausted():
+                stop = "exhausted"
                 break
             if done >= cfg.max_rounds:
                 stop = "max_rounds"

@@ -6,7 +6,9 @@ A synthesis run writes records whose ``meta`` holds the chat ``messages``, the
 * renders the messages with the tokenizer's chat template into ``text`` (what
   PII, toxicity, dedup and the tokenizer then see and what is trained on), and
 * lifts ``parents`` and ``generator`` into the record columns the ledger copies,
-  so every generated record's lineage names its model and its seed tasks.
+  so every generated record's lineage names its model and its seed tasks, and
+* lifts a method's own score of the record (backtranslation's self-curation
+  score) into ``synth_score``, which the ledger records as this stage's score.
 
 Records without ``messages`` (scraped text in the same run) pass unchanged.
 """
@@ -65,6 +67,9 @@ def chat_template(tokenizer: str) -> str:
 class SynthRecordConfig(OperatorConfig):
     tokenizer: str = Field(SMOLLM2, description="Whose chat template renders the messages: 'smollm2', a model folder, or a .jinja file.")
     messages_field: str = Field("messages", description="The meta field holding the chat messages.")
+    score_field: str = Field(
+        "curation_score", description="The meta field holding the method's score of the record (null when absent)."
+    )
 
 
 class SynthRecord(Operator):
@@ -75,8 +80,9 @@ class SynthRecord(Operator):
     """
 
     name = "synth_record"
-    version = "1"
+    version = "2"  # 2: synth_score
     Config = SynthRecordConfig
+    score_column = "synth_score"
 
     def setup(self) -> None:
         from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -96,12 +102,15 @@ class SynthRecord(Operator):
         hashes = table.column("content_hash").to_pylist()
         parents: list[list[str] | None] = []
         generators: list[dict | None] = []
+        scores: list[float | None] = []
         reasons: list[str | None] = []
         for i, raw in enumerate(metas):
             meta = json.loads(raw) if raw and not quarantined[i] else {}
             p, g = meta.get("parents"), meta.get("generator")
             parents.append([str(x) for x in p] if isinstance(p, list) else None)
             generators.append({k: (None if g.get(k) is None else str(g.get(k))) for k in GENERATOR_STRUCT.names} if isinstance(g, dict) else None)
+            score = meta.get(self.config.score_field)
+            scores.append(float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None)
             reasons.append(None)
             messages = meta.get(self.config.messages_field)
             if messages is None or not keep[i]:
@@ -115,6 +124,7 @@ class SynthRecord(Operator):
         table = set_column(table, "content_hash", pa.array(hashes, pa.string()))
         table = set_column(table, "parents", pa.array(parents, pa.list_(pa.string())))
         table = set_column(table, "generator", pa.array(generators, GENERATOR_STRUCT))
+        table = set_column(table, "synth_score", pa.array(scores, pa.float32()))
         return self.drop(table, pa.array(reasons, pa.string()))
 
 

@@ -26,10 +26,10 @@ import os
 import random
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from filters.classifiers.base import card_path, fasttext_line
 from operators.core.io import atomic_open, sha256_file
@@ -43,6 +43,8 @@ class TrainingDataError(ValueError):
 class Example:
     text: str
     label: str
+    # More labels of the same example (multi-label training with loss "ova"), e.g. cumulative score buckets.
+    extra_labels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -68,6 +70,18 @@ class Params:
     bucket: int = 250_000
     thread: int = 2
     seed: int = 0
+
+
+class TrainingHook(Protocol):
+    """Replaces the split and the evaluation, and adds a section to the card (see ``filters/judge_labels.py``)."""
+
+    def split(self, examples: list[Example], test_fraction: float, seed: int) -> tuple[list[Example], list[Example]]: ...
+
+    def evaluate(self, model: Any, test: list[Example], lowercase: bool) -> dict[str, Any]: ...
+
+    def card(self, metrics: dict[str, Any]) -> dict[str, Any]: ...
+
+    def card_markdown(self, card: dict[str, Any]) -> list[str]: ...
 
 
 @dataclass
@@ -262,11 +276,14 @@ def train(
     text_field: str = "text",
     label_field: str | None = "label",
     status: Callable[[str], None] = lambda message: None,
+    hook: TrainingHook | None = None,
 ) -> TrainResult:
     """Train on ``examples`` less a held-out share, evaluate, save the model and its card.
 
     A ``.ftz`` output is quantized (smaller, slightly less accurate); any other
-    suffix is saved as a full ``.bin`` model.
+    suffix is saved as a full ``.bin`` model. A ``hook`` (training on an LLM
+    judge's scores: ``filters/judge_labels.py``) replaces the split and the
+    evaluation and adds its section to the card.
     """
     import fasttext
 
@@ -278,7 +295,7 @@ def train(
         )
     if not 0 <= test_fraction < 1:
         raise TrainingDataError(f"test fraction {test_fraction} must be in [0, 1)")
-    train_set, test_set = split(examples, test_fraction, params.seed)
+    train_set, test_set = (hook.split if hook else split)(examples, test_fraction, params.seed)
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -286,7 +303,8 @@ def train(
         train_file = os.path.join(tmp, "train.txt")
         with open(train_file, "w", encoding="utf-8") as f:
             for ex in train_set:
-                f.write(f"__label__{ex.label} {fasttext_line(ex.text, lowercase)}\n")
+                labels = " ".join(f"__label__{lab}" for lab in (ex.label, *ex.extra_labels))
+                f.write(f"{labels} {fasttext_line(ex.text, lowercase)}\n")
         status(f"training on {len(train_set):,} examples ({len(test_set):,} held out)")
         model = _train_supervised(fasttext, train_file, params, status)
         if output.suffix == ".ftz":
@@ -297,7 +315,7 @@ def train(
         return [lab[0].removeprefix("__label__") if lab else "" for lab in labels]
 
     status(f"evaluating on {len(test_set):,} held-out examples")
-    metrics = evaluate(predict, test_set)
+    metrics = hook.evaluate(model, test_set, lowercase) if hook else evaluate(predict, test_set)
     tmp_model = output.with_name(f".{output.name}.tmp")
     model.save_model(str(tmp_model))
     os.replace(tmp_model, output)
@@ -308,7 +326,7 @@ def train(
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "fasttext": fasttext_version(),
         "task": "fastText supervised classifier",
-        "labels": sorted(counts),
+        "labels": sorted(set(counts) | {lab for ex in examples for lab in ex.extra_labels}),
         "languages": languages or None,
         "preprocessing": {"newlines": "spaces (whitespace runs collapsed)", "lowercase": lowercase},
         "data": {
@@ -325,13 +343,15 @@ def train(
         "parameters": {**vars(params), "quantized": output.suffix == ".ftz"},
         "metrics": metrics,
     }
+    if hook:
+        card["judge"] = hook.card(metrics)
     card_json = card_path(output)
     card_md = card_json.with_suffix(".md")
     # Atomically, as the model: the scorer reads the card (lowercase, languages) beside the model.
     with atomic_open(str(card_json)) as f:
         f.write((json.dumps(card, indent=2) + "\n").encode())
     with atomic_open(str(card_md)) as f:
-        f.write(render_card(card).encode())
+        f.write(render_card(card, hook.card_markdown(card) if hook else ()).encode())
     return TrainResult(output, card_json, card_md, card)
 
 
@@ -339,8 +359,8 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def render_card(card: dict[str, Any]) -> str:
-    """The model card as Markdown."""
+def render_card(card: dict[str, Any], extra: Sequence[str] = ()) -> str:
+    """The model card as Markdown (``extra``: lines a training hook adds at the end)."""
     data, metrics = card["data"], card["metrics"]
     lines = [
         f"# Model card: {card['model']}",
@@ -379,5 +399,6 @@ def render_card(card: dict[str, Any]) -> str:
             for label, m in metrics["labels"].items()
         ],
         "",
+        *extra,
     ]
     return "\n".join(lines)

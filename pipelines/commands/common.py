@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 import click
@@ -172,10 +173,18 @@ RUN_OPTIONS = [
 ]
 
 
-def with_run_options(fn):
-    """Decorator: the :data:`RUN_OPTIONS` of a command."""
-    for option in reversed(RUN_OPTIONS):
-        fn = option(fn)
-    return fn
+def stacked(options: list) -> Callable:
+    """A decorator applying click ``options`` to a command, shown in ``--help`` in the order listed."""
+
+    def apply(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply
+
+
+#: Decorator: the :data:`RUN_OPTIONS` of a command.
+with_run_options = stacked(RUN_OPTIONS)
 
 

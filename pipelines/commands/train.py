@@ -3,10 +3,87 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.console import Console
 
-from pipelines.commands.common import console, fail
+from pipelines.commands.common import console, fail, stacked
+
+_OPTIONS = [
+    click.option("--from-judge", "from_judge", default=None, type=click.Path(exists=True, file_okay=False),
+                 help="Train on the llm_judge scores of the run that wrote this output folder (FineWeb-Edu recipe)."),
+    click.option("--rubric", default=None, help="With --from-judge: the judged rubric to learn (edu, toxicity, ...)."),
+    click.option("--threshold", type=float, default=None,
+                 help="With --from-judge: score >= THRESHOLD is the positive class (default: the rubric's, edu: 3)."),
+    click.option("--buckets", is_flag=True,
+                 help="With --from-judge: learn every score bucket (ordinal, one-vs-all) instead of one binary split; "
+                      "the expected score and any threshold are then available."),
+    click.option("--holdout-source", "holdout_sources", multiple=True,
+                 help="With --from-judge: hold out the judged documents of these sources (glob on the source URI) for "
+                      "evaluation instead of a random share: agreement measured on text unlike the training text."),
+]
+
+
+#: The ``--from-judge`` options of ``train-classifier`` (FineWeb-Edu's recipe: an LLM judge distilled into fastText).
+judge_options = stacked(_OPTIONS)
+
+
+def train_from_judge(
+    output: Path,
+    judge: dict[str, Any],
+    params,
+    *,
+    test_fraction: float,
+    lowercase: bool,
+    languages: list[str] | None,
+) -> None:
+    """Read the run's judgments, train, print the agreement with the judge and how to use the model."""
+    from rich.table import Table
+
+    from filters.classifiers.train import DataFile, TrainingDataError, train
+    from filters.judge_labels import JudgeDistillation, read_judgments
+    from operators.core.io import sha256_file
+
+    if not judge["rubric"]:
+        fail("--from-judge needs --rubric: the judged rubric to learn (e.g. --rubric edu)")
+    try:
+        with console.status("reading the judge's scores"):
+            run = read_judgments(judge["from_judge"], judge["rubric"])
+            hook = JudgeDistillation(run, "buckets" if judge["buckets"] else "binary", judge["threshold"],
+                                     list(judge["holdout_sources"]))  # fmt: skip
+            examples = hook.examples()
+        ledger = Path(run.output) / "manifest.json"
+        files = [DataFile(str(ledger.resolve()), sha256_file(str(ledger)), len(examples), None)]
+        params.loss = hook.loss
+        console.print(f"{len(examples):,} judged documents from run {run.run_id} "
+                      f"(not scored: {run.not_scored or 'none'})")  # fmt: skip
+        with console.status("training") as status:
+            result = train(
+                examples, files, output, mode="judge", params=params, test_fraction=test_fraction,
+                lowercase=lowercase, languages=languages, label_field=None,
+                status=lambda message: status.update(message), hook=hook,
+            )  # fmt: skip
+    except TrainingDataError as e:
+        fail(str(e))
+    card = result.card["judge"]
+    a = card["agreement"]
+    table = Table(title=f"agreement with the judge ({a['held_out']:,} held-out documents, {card['held_out']})")
+    for column in ("Spearman", "precision", "recall", f"F1 at >= {card['threshold']:g}", "positive"):
+        table.add_column(column, justify="right")
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    table.add_row(fmt(a["spearman"]), fmt(a["precision"]), fmt(a["recall"]), fmt(a["f1"]), f"{a['held_out_positive']:,}")
+    Console().print(table)
+    if a["precision"] == 0 and a["recall"] == 0:
+        console.print("[yellow]the classifier never predicts the positive class: with a few hundred judged documents "
+                      "raise --epoch (e.g. 100) and --lr (e.g. 0.5), or judge more documents[/]")  # fmt: skip
+    name = card["rubric"]["name"]
+    console.print(f"model: {result.model_path}\ncard:  {result.card_json}, {result.card_md}")
+    console.print(
+        "filter everything with it:\n  - op: fasttext_classifier\n"
+        f"    params: {{model_path: {result.model_path}, labels: {{{card['positive_label']}: {name}}}, "
+        f"min_scores: {{{name}: 0.5}}}}"
+    )
 
 
 @click.command("train-classifier")
@@ -35,9 +112,10 @@ from pipelines.commands.common import console, fail
               help="Hash buckets for word n-grams (model size grows with it).")
 @click.option("--threads", default=2, show_default=True, type=click.IntRange(min=1), help="Training threads.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the split and of fastText.")
+@judge_options
 def train_classifier(output: Path, data, positive, negative, text_field, label_field, positive_label, negative_label,
                      languages, test_fraction, lowercase, epoch, lr, word_ngrams, dim, min_count, bucket, threads,
-                     seed) -> None:
+                     seed, **judge) -> None:
     """Train a fastText classifier into OUTPUT (.bin; .ftz quantizes) with a model card beside it.
 
     \b
@@ -45,6 +123,8 @@ def train_classifier(output: Path, data, positive, negative, text_field, label_f
       assay train-classifier toxic.bin --data labelled.jsonl --language en
     From two corpora (DCLM-style quality classifier):
       assay train-classifier quality.bin --positive good.jsonl.gz --negative crawl.jsonl.gz
+    From an LLM judge's scores (a run with an llm_judge stage; FineWeb-Edu's recipe):
+      assay train-classifier edu.bin --from-judge out/judge --rubric edu
 
     Prints held-out precision/recall/F1 and writes OUTPUT's card as .card.json and
     .card.md (data files and hashes, parameters, metrics, date, fastText version).
@@ -54,8 +134,15 @@ def train_classifier(output: Path, data, positive, negative, text_field, label_f
 
     from filters.classifiers.train import Params, TrainingDataError, read_corpora, read_labelled, train
 
+    params = Params(epoch=epoch, lr=lr, wordNgrams=word_ngrams, dim=dim, minCount=min_count, bucket=bucket,
+                    thread=threads, seed=seed)
+    if judge["from_judge"]:
+        if data or positive or negative:
+            fail("--from-judge trains on the judge's scores: give it without --data/--positive/--negative")
+        return train_from_judge(output, judge, params, test_fraction=test_fraction, lowercase=lowercase,
+                                languages=list(languages) or None)
     if bool(data) == bool(positive or negative):
-        fail("give either --data (labelled records) or --positive and --negative (two corpora)",
+        fail("give either --data (labelled records), --positive and --negative (two corpora), or --from-judge",
               "see `assay train-classifier --help`")
     if not data and not (positive and negative):
         fail("two-corpora training needs both --positive and --negative files")
@@ -69,8 +156,7 @@ def train_classifier(output: Path, data, positive, negative, text_field, label_f
             result = train(
                 examples, files, output,
                 mode="labelled" if data else "corpora",
-                params=Params(epoch=epoch, lr=lr, wordNgrams=word_ngrams, dim=dim, minCount=min_count,
-                              bucket=bucket, thread=threads, seed=seed),
+                params=params,
                 test_fraction=test_fraction, lowercase=lowercase, languages=list(languages) or None,
                 text_field=text_field, label_field=label_field,
                 status=lambda message: status.update(message),

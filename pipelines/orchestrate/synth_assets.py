@@ -1,6 +1,6 @@
 """The synthesis asset of a recipe with a ``synth:`` section: ``<recipe>_synthetic_records``.
 
-It runs Self-Instruct or Evol-Instruct into ``<storage>/<recipe>/<work_dir>``
+It runs Self-Instruct, Evol-Instruct or backtranslation into ``<storage>/<recipe>/<work_dir>``
 (resuming what is there: finished rounds and paid calls are not repeated) and
 hands ``records.jsonl`` to the recipe's ``raw_documents`` asset, so generated
 records go through the same phases, checks and ledger as scraped text.
@@ -12,7 +12,7 @@ from operators.core.io import join
 from pipelines.orchestrate.resources import StorageResource
 from pipelines.orchestrate.spec import OWNERS
 from pipelines.recipe import load
-from pipelines.synth_run import method_class
+from pipelines.synth_run import synthesizer
 
 
 def records_path(storage: StorageResource, recipe: str, work_dir: str) -> str:
@@ -42,7 +42,7 @@ def synthetic_records_asset(spec) -> dg.AssetsDefinition:
                     f"pool {info['pool']}/{info['target']}, rejected {info['rejected']}"
                 )
 
-        result = method_class(config)(config, work, on_progress=report).run()
+        result = synthesizer(config, work, on_progress=report).run()
         rows = "\n".join(
             f"| {r['round']} | {r['candidates']} | {r['accepted']} | {r['acceptance_rate']:.0%} | {r['tokens']:,} |"
             for r in result.rounds
