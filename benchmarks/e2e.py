@@ -179,19 +179,42 @@ def build(data: Path, max_doc_bytes: int, files: int, limit: int | None = None) 
 # ---------------------------------------------------------------- the systems
 
 
-def run_assay(work: Path, data: Path, workers: int) -> dict:
-    """``assay run`` on the recipe; the wall/CPU of its process tree and the run's per-stage seconds."""
-    output = work / "assay-out"
+def run_assay(work: Path, data: Path, workers: int, tree: Path | None = None) -> dict:
+    """``assay run`` on the recipe; the wall/CPU of its process tree and the run's per-stage seconds.
+
+    Args:
+        tree: run the assay of this source tree instead (first on ``PYTHONPATH``, which Ray's workers inherit).
+    """
+    output = work / ("assay-out" if tree is None else "assay-baseline-out")
     shutil.rmtree(output, ignore_errors=True)
     recipe = work / "e2e.yaml"
     recipe.write_text(RECIPE.format(data=data, output=output, threshold=THRESHOLD, num_perm=NUM_PERM, ngram=NGRAM))
     assay = Path(sys.executable).with_name("assay")
-    run = run_measured([str(assay), "run", str(recipe), "--concurrency", str(workers), "--fresh"], cwd=work)
+    env = {**os.environ, "PYTHONPATH": str(tree)} if tree else None
+    run = run_measured([str(assay), "run", str(recipe), "--concurrency", str(workers), "--fresh"], cwd=work, env=env)
     if run["returncode"] != 0:
         raise RuntimeError(f"assay run failed:\n{run['stderr'][-3000:]}")
     summary = json.loads((output / "summary.json").read_text())
     return {**run, "stages": summary["stage_seconds"], "kept": summary["kept"], "read": summary["read"],
             "dropped": summary["dropped"], "tokens": summary["tokens"], "run_wall": summary["wall_seconds"]}
+
+
+def same_outputs(a: Path, b: Path) -> str:
+    """Whether two runs wrote the same shards (every table, metadata aside) and ledger (every column but the run id)."""
+    import pyarrow.parquet as pq
+
+    from operators.formats.shards import read_shard
+
+    for kind, pattern in (("shards", "shards/*.arrow"), ("ledger", "ledger/*/*.parquet")):
+        left, right = sorted(a.glob(pattern)), sorted(b.glob(pattern))
+        if [p.name for p in left] != [p.name for p in right]:
+            return f"no: different {kind} files"
+        for x, y in zip(left, right, strict=True):
+            tx, ty = (read_shard(str(x)), read_shard(str(y))) if kind == "shards" else (
+                pq.read_table(x).drop_columns(["run_id"]), pq.read_table(y).drop_columns(["run_id"]))
+            if not tx.replace_schema_metadata(None).equals(ty.replace_schema_metadata(None)):
+                return f"no: {kind} {x.name} differs"
+    return "yes (shards, and ledger but for the run id)"
 
 
 DATATROVE_RUNNER = r'''
@@ -295,6 +318,9 @@ def main() -> None:
                         help="about this many documents, spread evenly over the corpus (a quick smoke run)")
     parser.add_argument("--repeat", type=int, default=1, help="run both systems this many times, alternating")
     parser.add_argument("--skip-datatrove", action="store_true")
+    parser.add_argument("--baseline-tree", type=Path, default=None,
+                        help="also run assay from this source tree (e.g. `git archive main | tar -x -C /tmp/main`), "
+                             "for before/after figures from the same run")
     parser.add_argument("--work", type=Path, default=CACHE / "bench-e2e")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args()
@@ -312,7 +338,12 @@ def main() -> None:
     for i in range(args.repeat):
         row: dict = {"load_before": os.getloadavg()[0]}
         print(f"[{i + 1}/{args.repeat}] running assay ...", file=sys.stderr)
+        if args.baseline_tree:
+            print(f"[{i + 1}/{args.repeat}] running assay from {args.baseline_tree} ...", file=sys.stderr)
+            row["assay@baseline"] = run_assay(args.work, data, args.workers, args.baseline_tree)
         row["assay"] = run_assay(args.work, data, args.workers)
+        if args.baseline_tree:
+            row["same"] = same_outputs(args.work / "assay-out", args.work / "assay-baseline-out")
         if python:
             print(f"[{i + 1}/{args.repeat}] running datatrove ...", file=sys.stderr)
             row["datatrove"] = run_datatrove(python, args.work, data, args.workers, args.files)
@@ -320,24 +351,32 @@ def main() -> None:
         runs.append(row)
 
     docs, mb = info["docs"], info["mb"]
-    print(f"\n{'run':<5}{'system':<11}{'wall s':>8}{'docs/s':>9}{'MB/s':>7}{'CPU s':>8}{'peak MB':>9}{'kept':>7}"
+    print(f"\n{'run':<5}{'system':<15}{'wall s':>8}{'docs/s':>9}{'MB/s':>7}{'CPU s':>8}{'peak MB':>9}{'kept':>7}"
           f"{'tokens':>11}{'load':>7}")
     for i, row in enumerate(runs, start=1):
-        for system in ("assay", "datatrove"):
+        for system in ("assay@baseline", "assay", "datatrove"):
             if system in row:
                 r = row[system]
-                print(f"{i:<5}{system:<11}{r['seconds']:>8.1f}{docs / r['seconds']:>9,.0f}{mb / r['seconds']:>7.2f}"
+                print(f"{i:<5}{system:<15}{r['seconds']:>8.1f}{docs / r['seconds']:>9,.0f}{mb / r['seconds']:>7.2f}"
                       f"{r['cpu_s']:>8.1f}{r['peak_mb']:>9,.0f}{r['kept']:>7,}"
                       f"{r['tokens']:>11,}{row['load_before']:>7.2f}")
         if "datatrove" in row:
             a, d = row["assay"], row["datatrove"]
-            print(f"{i:<5}{'ratio':<11}{d['seconds'] / a['seconds']:>7.2f}x (wall)   "
+            print(f"{i:<5}{'ratio':<15}{d['seconds'] / a['seconds']:>7.2f}x (wall)   "
                   f"{d['cpu_s'] / a['cpu_s']:.2f}x (CPU-seconds)   DataTrove / assay")
+        if "assay@baseline" in row:
+            a, b = row["assay"], row["assay@baseline"]
+            print(f"{i:<5}{'same output':<15}{row['same']}")
+            print(f"{i:<5}{'speed-up':<15}{b['seconds'] / a['seconds']:>7.2f}x (wall)   "
+                  f"{b['cpu_s'] / a['cpu_s']:.2f}x (CPU-seconds)   baseline / assay")
     for i, row in enumerate(runs, start=1):
-        a = row["assay"]
-        stages = "  ".join(f"{k} {v:.1f}" for k, v in a["stages"].items())
-        outside = a["seconds"] - sum(a["stages"].values())
-        print(f"\nrun {i} assay stages (s): {stages}  | outside the stages (start-up, Ray, exit): {outside:.1f}")
+        for system in ("assay@baseline", "assay"):
+            if system in row:
+                a = row[system]
+                stages = "  ".join(f"{k} {v:.1f}" for k, v in a["stages"].items())
+                outside = a["seconds"] - sum(a["stages"].values())
+                print(f"\nrun {i} {system} stages (s): {stages}  | outside the stages (start-up, Ray, exit): "
+                      f"{outside:.1f}")
         if "datatrove" in row:
             print(f"run {i} datatrove stages (s): "
                   + "  ".join(f"{k} {v:.1f}" for k, v in row["datatrove"]["stages"].items()))
