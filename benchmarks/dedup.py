@@ -377,14 +377,27 @@ if __name__ == "__main__":  # DataTrove's workers re-import this module (forkser
 '''
 
 
-def datatrove_python() -> Path | None:
+#: What every DataTrove benchmark needs in its venv; a benchmark adds its own (``datatrove_python(extra=...)``).
+DATATROVE_PACKAGES = ("datatrove", "orjson", "regex", "spacy", "tokenizers", "xxhash<4")
+DATATROVE_IMPORTS = ("datatrove.pipeline.dedup", "spacy", "xxhash")
+
+
+def datatrove_python(extra: tuple[str, ...] = (), extra_imports: tuple[str, ...] = ()) -> Path | None:
+    """The Python of DataTrove's venv (``~/.cache/assay/bench-venvs/datatrove``), installed or completed first.
+
+    Args:
+        extra: more packages to install there (e.g. fastText for its language filter).
+        extra_imports: modules that must import for the venv to count as ready.
+    """
     venv = VENVS / "datatrove"
     python = venv / "bin" / "python"
-    if python.exists() and subprocess.run([python, "-c", "import datatrove.pipeline.dedup, spacy, xxhash; xxhash.xxh64_intdigest('a')"], capture_output=True).returncode == 0:
+    check = f"import {', '.join((*DATATROVE_IMPORTS, *extra_imports))}; xxhash.xxh64_intdigest('a')"
+    if python.exists() and subprocess.run([python, "-c", check], capture_output=True).returncode == 0:
         return python
     print(f"installing datatrove into {venv} (separate from the project's venv) ...", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    proc = subprocess.run([python, "-m", "pip", "install", "-q", "datatrove", "orjson", "regex", "spacy", "tokenizers", "xxhash<4"], capture_output=True, text=True)
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    proc = subprocess.run([python, "-m", "pip", "install", "-q", *DATATROVE_PACKAGES, *extra], capture_output=True, text=True)
     if proc.returncode != 0:
         print(f"datatrove could not be installed; skipping it:\n{proc.stderr[-1500:]}", file=sys.stderr)
         return None
@@ -394,13 +407,26 @@ def datatrove_python() -> Path | None:
 # ---------------------------------------------------------------- measurement
 
 
-def measure(cmd: list[str], result_file: Path, env: dict | None = None) -> dict:
-    """Run ``cmd``; sample the RSS and CPU time of its process tree; return its result with peak memory and CPU-seconds."""
+def run_measured(cmd: list[str], **popen) -> dict:
+    """Run ``cmd`` to its end; its wall seconds, the peak RSS and the CPU-seconds of its whole process tree.
+
+    CPU-seconds are the larger of two lower bounds: the ``RUSAGE_CHILDREN`` this
+    process gains (the child and every descendant reaped up the chain), and the
+    sum over every process of the tree of its last sampled user+system time (Ray
+    workers, which a killed raylet never reaps, count here).
+
+    Returns:
+        ``{"returncode", "stderr", "seconds", "peak_mb", "cpu_s"}``.
+    """
+    import resource
+
     import psutil
 
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **popen)
     peak = 0
-    cpu: dict[int, float] = {}
+    cpu: dict[tuple[int, float], float] = {}  # (pid, create time) -> last user+system seen
     stop = threading.Event()
 
     def sample():
@@ -410,10 +436,10 @@ def measure(cmd: list[str], result_file: Path, env: dict | None = None) -> dict:
             while not stop.is_set():
                 total = 0
                 for p in [root, *root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
+                    with contextlib.suppress(psutil.Error), p.oneshot():
                         total += p.memory_info().rss
-                        t = p.cpu_times()
-                        cpu[p.pid] = t.user + t.system
+                        times = p.cpu_times()
+                        cpu[(p.pid, p.create_time())] = times.user + times.system
                 peak = max(peak, total)
                 time.sleep(0.05)
         except psutil.Error:
@@ -422,13 +448,23 @@ def measure(cmd: list[str], result_file: Path, env: dict | None = None) -> dict:
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
     _, err = proc.communicate()
+    seconds = time.monotonic() - t0
     stop.set()
     thread.join()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd[:4]))} failed:\n{err[-3000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    reaped = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"returncode": proc.returncode, "stderr": err, "seconds": seconds, "peak_mb": peak / 1e6,
+            "cpu_s": max(reaped, sum(cpu.values()))}
+
+
+def measure(cmd: list[str], result_file: Path, env: dict | None = None) -> dict:
+    """Run ``cmd``; return the result it wrote to ``result_file`` with its peak memory and CPU-seconds."""
+    run = run_measured(cmd, env=env)
+    if run["returncode"] != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd[:4]))} failed:\n{run['stderr'][-3000:]}")
     result = json.loads(result_file.read_text())
-    result["peak_mb"] = peak / 1e6
-    result["cpu_seconds"] = sum(cpu.values())  # sampled every 50 ms: a process's last 50 ms may be missed
+    result["peak_mb"] = run["peak_mb"]
+    result["cpu_s"] = result["cpu_seconds"] = run["cpu_s"]
     return result
 
 

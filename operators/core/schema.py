@@ -92,8 +92,8 @@ def statuses(table: pa.Table) -> list[Status]:
     ]
 
 
-_PUNCT_RE = re.compile(r"[^\w\s]", re.UNICODE)
-_SPACE_RE = re.compile(r"\s+", re.UNICODE)
+# A run of punctuation at once (one replacement, not one per character): the spaces collapse anyway.
+_PUNCT_RE = re.compile(r"[^\w\s]+", re.UNICODE)
 
 
 def record_id(source: str, locator: str) -> str:
@@ -129,8 +129,8 @@ def dedup_normal_form(text: str) -> str:
     (the same rule DataTrove's and Dolma's exact dedup use).
     """
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = _PUNCT_RE.sub(" ", text)
-    return _SPACE_RE.sub(" ", text).strip()
+    # str.split() splits on exactly what \s matches (both ask Py_UNICODE_ISSPACE), three times faster.
+    return " ".join(_PUNCT_RE.sub(" ", text).split())
 
 
 def content_hash(text: str) -> str:

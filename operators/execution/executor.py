@@ -4,19 +4,22 @@ The executor knows nothing about operators. A *worker* is a callable class
 built once per process (where models load) and called once per work item (a
 dict of plain values, e.g. ``{"part": path}``), returning a JSON-able dict.
 
-Every Ray Data ``map_batches`` call of the project lives in this module: Ray's
-actor-pool arguments change spelling across versions, and Ray is pinned.
+Every Ray call that runs workers lives here and in :mod:`operators.execution.actor_pool`
+(long-lived actors that every map of a run reuses): Ray's APIs change spelling across
+versions, and Ray is pinned.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
+
+from operators.execution.actor_pool import ActorPool
 
 log = logging.getLogger(__name__)
 
@@ -123,24 +126,6 @@ class LocalExecutor(Executor):
         return torch.cuda.device_count()
 
 
-class _RayBatchAdapter:
-    """Adapts a per-item worker to Ray Data's batch interface.
-
-    Built once per Ray actor (or per task), so the worker's models load once
-    per process, as Ray's batch-inference pattern prescribes.
-    """
-
-    def __init__(self, worker_cls: type, worker_kwargs: dict[str, Any]):
-        self.worker = worker_cls(**worker_kwargs)
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        results = []
-        for index, payload in zip(batch["index"], batch["item"], strict=True):
-            result = self.worker(json.loads(payload))
-            results.append(json.dumps({"index": int(index), "result": result}))
-        return {"result": results}
-
-
 #: Seconds to wait for a Ray cluster named by an address (``--ray-address``, ``RAY_ADDRESS``) to answer.
 CONNECT_TIMEOUT_ENV = "ASSAY_RAY_CONNECT_TIMEOUT"
 DEFAULT_CONNECT_TIMEOUT_S = 20.0
@@ -203,7 +188,7 @@ def cluster_answers(address: str, timeout: float | None = None) -> bool:
 
 
 class RayExecutor(Executor):
-    """Runs workers as Ray Data ``map_batches`` stages, one work item per batch.
+    """Runs workers on long-lived Ray actors (:mod:`~operators.execution.actor_pool`), one work item per call.
 
     Ray starts locally in this process unless ``address`` or ``RAY_ADDRESS``
     names a running cluster (see :func:`start_ray`). Work items and results are
@@ -225,17 +210,10 @@ class RayExecutor(Executor):
         self._ray = ray
         self._started = not ray.is_initialized()
         start_ray(address, quiet=quiet)
-        import ray.data
-
-        # Ray Data logs every dataset it finishes; our progress bars say it better.
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
-        ctx = ray.data.DataContext.get_current()
-        # Our own progress line per stage replaces Ray's per-operator bars.
-        ctx.enable_progress_bars = False
-        ctx.print_on_execution_start = False
         self._concurrency = concurrency
 
     def close(self) -> None:
+        release_pool()
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
 
@@ -250,52 +228,64 @@ class RayExecutor(Executor):
         return int(self._ray.cluster_resources().get("GPU", 0))
 
     def map(self, worker_cls, items, worker_kwargs=None, *, desc="", stateful=True, num_gpus=0, num_cpus=1):
-        import ray.data
-
         if not items:
             return []
-        rows = [{"index": i, "item": json.dumps(item)} for i, item in enumerate(items)]
-        ds = ray.data.from_items(rows, override_num_blocks=len(rows))
-        kwargs = {"worker_cls": worker_cls, "worker_kwargs": worker_kwargs or {}}
-        concurrency = min(self.parallelism, len(items))
+        size = min(self.parallelism, len(items))
         if num_gpus:
             # One actor per GPU share: more would queue for a device that is not there.
-            concurrency = max(1, min(len(items), int(self.gpus / num_gpus)))
-        if stateful:
-            ds = ds.map_batches(
-                _RayBatchAdapter,
-                fn_constructor_kwargs=kwargs,
-                batch_size=1,
-                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=concurrency),
-                num_cpus=num_cpus,
-                num_gpus=num_gpus,
-                batch_format="numpy",
-            )
-        else:
-            ds = ds.map_batches(
-                _run_stateless,
-                fn_kwargs=kwargs,
-                batch_size=1,
-                compute=ray.data.TaskPoolStrategy(size=concurrency),
-                num_cpus=num_cpus,
-                num_gpus=num_gpus,
-                batch_format="numpy",
-            )
-        results: list[Any] = [None] * len(items)
+            size = max(1, min(len(items), int(self.gpus / num_gpus)))
+        # Never more actors than the cluster can place at once.
+        size = max(1, min(size, int(self._ray.cluster_resources().get("CPU", 1) // max(num_cpus, 1e-9) or 1)))
         tally = _Tally()
         self._tick(desc, 0, len(items))
-        start = time.monotonic()
-        for done, row in enumerate(ds.iter_rows(), start=1):
-            payload = json.loads(row["result"])
-            results[payload["index"]] = payload["result"]
-            tally.add(payload["result"])
+        done = 0
+
+        def on_result(_index: int, result: Any) -> None:
+            nonlocal done
+            done += 1
+            tally.add(result)
             self._tick(desc, done, len(items), tally.records)
+
+        start = time.monotonic()
+        pool = _pool(num_cpus, num_gpus)
+        try:
+            results = pool.map(worker_cls, items, worker_kwargs or {}, stateful, size, on_result)
+        except BaseException:
+            release_pool()  # a failed or interrupted map leaves no item running
+            raise
         log.debug("%s: %d items in %.1fs", desc, len(items), time.monotonic() - start)
         return results
 
 
-def _run_stateless(batch: dict[str, Any], worker_cls: type, worker_kwargs: dict[str, Any]) -> dict[str, list]:
-    return _RayBatchAdapter(worker_cls, worker_kwargs)(batch)
+#: The actors every RayExecutor of this process shares while Ray stays up: (Ray session and job, pool).
+_POOL: tuple[tuple[str, str], ActorPool] | None = None
+
+
+def _pool(num_cpus: float, num_gpus: float) -> ActorPool:
+    """The process's actor pool for this resource shape (another shape's pool is released first)."""
+    import ray
+
+    global _POOL
+    context = ray.get_runtime_context()
+    identity = (context.get_session_name(), context.get_job_id())
+    if _POOL is not None and (_POOL[0] != identity or _POOL[1].shape != (num_cpus, num_gpus)):
+        release_pool()
+    if _POOL is None:
+        _POOL = (identity, ActorPool(num_cpus, num_gpus))
+    return _POOL[1]
+
+
+def release_pool() -> None:
+    """Ends the shared actors (their CPUs and GPUs return to the cluster); the next map starts new ones."""
+    global _POOL
+    if _POOL is None:
+        return
+    pool, _POOL = _POOL[1], None
+    import ray
+
+    if ray.is_initialized():
+        with contextlib.suppress(Exception):  # a cluster already gone has nothing to release
+            pool.kill()
 
 
 def describe_executor(local: bool = False, address: str | None = None) -> str:

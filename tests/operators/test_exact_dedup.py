@@ -49,3 +49,24 @@ def test_already_dropped_rows_do_not_take_part(tmp_path):
     write_parquet_atomic(table, path)
     patches = run_stage(ExactDedup(), stage_context(None, [path], tmp_path, str(tmp_path / "w")), LocalExecutor())
     assert patches == {}  # one kept copy left: nothing to deduplicate
+
+
+def test_normal_form_is_the_per_character_rule():
+    """The fast normal form (runs of punctuation, str.split) equals replacing each non-word, non-space character
+    with a space and collapsing every Unicode whitespace run, on text made of punctuation, symbols, word
+    characters of several scripts and unusual whitespace (no-break space, line separator, U+001C)."""
+    import re
+
+    from operators.core.schema import dedup_normal_form
+
+    def reference(text: str) -> str:
+        import unicodedata
+
+        text = re.sub(r"[^\w\s]", " ", unicodedata.normalize("NFKC", text).casefold())
+        return re.sub(r"\s+", " ", text).strip()
+
+    alphabet = list(" \t\n\x1c\u00a0\u2028\u3000.,;:!?-_'\"()[]{}#*/\\@€£°·…—aZé9ßçΩжק汉ǅﬁ²")
+    rng = random.Random(7)
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    assert [dedup_normal_form(t) for t in texts] == [reference(t) for t in texts]
+    assert dedup_normal_form("  Alpha,\u00a0 beta!!\u2028") == "alpha beta"
