@@ -242,8 +242,11 @@ def name_runs(gaz: Gazetteer, text: str) -> list[tuple[int, int]]:
             if gaz.is_surname(w):
                 end = words[j].end()
         # Or two surnames ("Christophe Couturier": the census lists few French first names), but not a capitalised
-        # sentence opener ("Call Trevor Green") and not before a first name.
-        sentence_start = not text[: words[i].start()].strip() or text[: words[i].start()].rstrip()[-1] in ".!?:;"
+        # sentence opener ("Call Trevor Green"), not a paragraph's first words (a heading or a sign read by OCR:
+        # "Fresh Coffee") and not before a first name.
+        before = text[: words[i].start()]
+        sentence_start = (not before.strip() or before.rstrip()[-1] in ".!?:;"
+                          or re.search(r"\n[ \t]*\n[ \t]*$", before) is not None)
         opens = gaz.is_first_name(first) or (
             gaz.is_surname(first)
             and not gaz.is_place(first)

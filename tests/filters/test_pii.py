@@ -109,6 +109,21 @@ def test_identifiers_and_sentence_words_are_not_names(op):
     assert _typed(found[1], texts[1]) == [("LOCATION", "Lake Mark")]  # a first name + a surname, shaped as a place
 
 
+def test_two_surnames_opening_a_paragraph_are_a_heading_not_a_name():
+    # "Fresh" and "Coffee" are both surnames in the lists: mid-sentence that reads as a name, but a paragraph's
+    # first words are a heading or a sign (image privacy joins OCR rows by blank lines) and need a first name.
+    from filters.gazetteer import gazetteer, name_runs
+
+    gaz = gazetteer()
+    heading = "Anna Keller +1 415 555 0132\n\nFresh Coffee"
+    assert [heading[s:e] for s, e in name_runs(gaz, heading)] == ["Anna Keller"]
+    # Not over-matched: mid-sentence, and at a paragraph's start with a first name, the rule still reads names.
+    inline = "Anna Keller +1 415 555 0132 and then Fresh Coffee"
+    assert [inline[s:e] for s, e in name_runs(gaz, inline)] == ["Anna Keller", "Fresh Coffee"]
+    named = "Anna Keller\n\nChristophe Couturier"
+    assert [named[s:e] for s, e in name_runs(gaz, named)] == ["Anna Keller", "Christophe Couturier"]
+
+
 def test_tag_mode_and_spans_in_the_original_text(op):
     text = "Mail jane.doe@example.com or call +44 20 7946 0958."
     out = op(make_table([text]))
