@@ -48,8 +48,10 @@ def ner_pipeline(model: str = SPACY_MODEL):
     """A spaCy pipeline with only what NER needs (the small pipelines' ner has its own tok2vec); once per process."""
     import spacy
 
-    return spacy.load(model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "morphologizer",
-                                      "senter"])
+    from filters.spacy_pipelines import build
+
+    return build(spacy.load, model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer",
+                                             "morphologizer", "senter"])
 
 
 class Detector:

@@ -126,8 +126,10 @@ class SpacyWords:
     def __init__(self, code: str):
         import spacy
 
+        from filters.spacy_pipelines import build
+
         config = _WHOLE_DOCUMENT.get(code, ((), None))[1]
-        self._nlp = spacy.blank(code) if config is None else spacy.blank(code, config=config)
+        self._nlp = build(spacy.blank, code) if config is None else build(spacy.blank, code, config=config)
         # Lexeme attributes (shape, norm, is_alpha...) are never read here, and computing them for every new
         # token string was a third of the tokenizer's time. Tokenization itself reads only strings.
         self._nlp.vocab.lex_attr_getters = {}
