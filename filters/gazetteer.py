@@ -222,6 +222,20 @@ def code_word(value: str) -> bool:
     return any(_CODE_WORD.match(w) for w in value.split())
 
 
+def _opens_sentence(text: str, start: int) -> bool:
+    """Whether the word at ``start`` opens the text, a sentence or a paragraph (a blank line before it).
+
+    Reads back over the whitespace before the word only, not the whole text before it.
+    """
+    i = start
+    while i and text[i - 1].isspace():
+        i -= 1
+    if i == 0 or text[i - 1] in ".!?:;":
+        return True
+    gap = text[i:start].rstrip(" \t")
+    return gap.endswith("\n") and gap[:-1].rstrip(" \t").endswith("\n")
+
+
 def name_runs(gaz: Gazetteer, text: str) -> list[tuple[int, int]]:
     """Names NER passed over: a known first name (or a surname followed by another) and one to three more
     capitalised words (particles such as ``du`` between them), the last a known surname, none an identifier."""
@@ -244,13 +258,10 @@ def name_runs(gaz: Gazetteer, text: str) -> list[tuple[int, int]]:
         # Or two surnames ("Christophe Couturier": the census lists few French first names), but not a capitalised
         # sentence opener ("Call Trevor Green"), not a paragraph's first words (a heading or a sign read by OCR:
         # "Fresh Coffee") and not before a first name.
-        before = text[: words[i].start()]
-        sentence_start = (not before.strip() or before.rstrip()[-1] in ".!?:;"
-                          or re.search(r"\n[ \t]*\n[ \t]*$", before) is not None)
         opens = gaz.is_first_name(first) or (
             gaz.is_surname(first)
             and not gaz.is_place(first)
-            and not sentence_start
+            and not _opens_sentence(text, words[i].start())
             and last > i
             and gaz.is_surname(words[i + 1].group())
             and not gaz.is_first_name(words[i + 1].group())
