@@ -13,32 +13,23 @@ points are left unread while they are built.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 _LOCK = threading.Lock()
 
 
-@contextmanager
-def _builtin_factories_only() -> Iterator[None]:
+def build(make: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``make(*args, **kwargs)`` (``spacy.blank`` or ``spacy.load``) without reading other packages' factories."""
     from spacy import util
 
     # spaCy 3.8 (pinned below 3.9): a catalogue registry whose get_all() loads the entry points when asked to.
     registry = getattr(util.registry, "_entry_point_factories", None)
     if registry is None or not hasattr(registry, "entry_points"):
-        yield
-        return
+        return make(*args, **kwargs)
     with _LOCK:
-        before = registry.entry_points
-        registry.entry_points = False
+        before, registry.entry_points = registry.entry_points, False
         try:
-            yield
+            return make(*args, **kwargs)
         finally:
             registry.entry_points = before
-
-
-def build(make: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``make(*args, **kwargs)`` (``spacy.blank`` or ``spacy.load``) without reading other packages' factories."""
-    with _builtin_factories_only():
-        return make(*args, **kwargs)

@@ -9,11 +9,10 @@ import pytest
 PLUGINS = sorted({ep.value.split(":")[0].split(".")[0] for ep in entry_points(group="spacy_factories")})
 
 PROBE = """
-import sys, spacy
-from filters.spacy_pipelines import build
+import sys, pyarrow, spacy
 from filters.quality.tokenizers import spacy_words
 from filters.pii.detect import ner_pipeline
-words = spacy_words("en").split(__import__("pyarrow").array(["Mr. O'Neil's e-mail: a@b.io (2024)."]))
+words = spacy_words("en").split(pyarrow.array(["Mr. O'Neil's e-mail: a@b.io (2024)."]))
 ents = [(e.text, e.label_) for e in ner_pipeline()("Alice Johnson moved to Paris last spring.").ents]
 print(sorted(p for p in {plugins!r} if p in sys.modules))
 print(words.to_pylist()[0]); print(ents)
