@@ -313,12 +313,23 @@ _LOCATIVE = re.compile(
 _PLACE_RUN = re.compile(rf"{UPPER}[^\W\d_]+(?:(?: | \w{{1,4}} |-|-\w{{1,4}}-){UPPER}[^\W\d_']+){{0,3}}")
 
 
-def after_locative(text: str, start: int) -> bool:
-    """Whether ``text[start:]`` follows "in", "to", "from", "near", "into", "at" (or the same in another language)."""
-    return bool(_LOCATIVE.search(text[max(0, start - 10) : start]))
+# Locatives that are another word in English ("a", "en", "i"): only in text of the languages where they say "in".
+_LOCATIVE_BY_LANGUAGE = {
+    lang: re.compile(rf"(?:^|\s)(?:{words})\s+$", re.IGNORECASE)
+    for langs, words in ((("it", "es", "pt", "ca", "gl"), "a|en"), (("fr",), "en"), (("sv", "da", "no", "nb", "nn"), "i|på"))
+    for lang in langs
+}
 
 
-def place_runs(gaz: Gazetteer, text: str) -> list[tuple[int, int]]:
+def after_locative(text: str, start: int, lang: str | None = None) -> bool:
+    """Whether ``text[start:]`` follows "in", "to", "from", "near", "into", "at" (or the same in another language;
+    with ``lang``, also the short locatives of that language: Italian "a", Spanish "en", Swedish "i")."""
+    before = text[max(0, start - 10) : start]
+    own = _LOCATIVE_BY_LANGUAGE.get(lang or "")
+    return bool(_LOCATIVE.search(before) or (own is not None and own.search(before)))
+
+
+def place_runs(gaz: Gazetteer, text: str, lang: str | None = None) -> list[tuple[int, int]]:
     """Known places right after a locative preposition ("born in Ourense") that NER did not tag: the longest
     run of capitalised words there that the place list holds."""
     spans = []
@@ -329,7 +340,7 @@ def place_runs(gaz: Gazetteer, text: str) -> list[tuple[int, int]]:
             return spans
         # The next run starts after this one's first word at the latest: "from Almería to Almería" is two places.
         pos = m.start() + len(m.group().split(" ")[0])
-        if not after_locative(text, m.start()):
+        if not after_locative(text, m.start(), lang):
             continue
         words = m.group().split(" ")
         for k in range(len(words), 0, -1):

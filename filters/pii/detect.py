@@ -9,6 +9,7 @@ import logging
 from filters.gazetteer import gazetteer
 from filters.pii.names import NameFinder
 from filters.pii.patterns import SECRET_TYPES, Finding, PatternScanner
+from filters.pii.place_growth import grow as grow_places
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,17 @@ class Detector:
         if self.names is not None and "PERSON" in self.entities:
             resolved = [_no_overlaps([self.names.widen(t, f) if f.type == "PERSON" else f for f in fs])
                         for t, fs in zip(texts, resolved, strict=True)]
+        if self.names is not None and "LOCATION" in self.entities:
+            resolved = [self._places_grown(t, fs) for t, fs in zip(texts, resolved, strict=True)]
         return resolved
+
+    def _places_grown(self, text: str, findings: list[Finding]) -> list[Finding]:
+        """Resolved findings with the places beside every person (rules' and NER's), then every place grown to its
+        whole name and address (:mod:`filters.pii.place_growth`)."""
+        beside = self.names.place_cues.beside(text, [f for f in findings if f.type == "PERSON"])
+        if beside:
+            findings = self._resolve(text, findings + beside)
+        return grow_places(text, findings, self.names.stop)
 
     def _resolve(self, text: str, findings: list[Finding]) -> list[Finding]:
         kept: list[Finding] = []

@@ -154,9 +154,9 @@ class NameFinder:
         found += self.fields.find(text, ends)
         if "LOCATION" in self.types:
             found += self.addresses.addresses(text, ends)
-            found += self.place_cues.find(text, [f for f in found if f.type == "PERSON"], ends)
+            found += self.place_cues.find(text, ends)
         if self.gaz is not None and "LOCATION" in self.types:
-            for s, e in place_runs(self.gaz, text):
+            for s, e in place_runs(self.gaz, text, lang):
                 value = text[s:e]
                 if software(value) or value.isupper() or fold(value) in self.stop or (
                         " " not in value and re.match(r" #?\d", text[e : e + 3])):

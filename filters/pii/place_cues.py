@@ -70,8 +70,9 @@ class PlaceCues:
     def __init__(self, gazetteer):
         self.gaz = gazetteer
 
-    def find(self, text: str, persons: list[Finding], ends: dict[str, list[int]] | None = None) -> list[Finding]:
-        """Places by their cues; ``ends``: the hits of :data:`CUE_TRIGGERS` (None: the whole text is read)."""
+    def find(self, text: str, ends: dict[str, list[int]] | None = None) -> list[Finding]:
+        """Places by their cues; ``ends``: the hits of :data:`CUE_TRIGGERS` (None: the whole text is read). Places
+        beside a person: :meth:`beside`."""
 
         def matches(regex: re.Pattern, trigger: str, before: int, after: int):
             if ends is None:
@@ -88,8 +89,26 @@ class PlaceCues:
         if ends is None or "from_to" in ends:
             for m in matches(_FROM_TO_RE, "from_to", 100, 80):
                 pair = [(m.start(k), m.end(k)) for k, v in m.groupdict().items() if v]
-                if all(self._placelike(text[a:b]) for a, b in pair):
+                # One end a place the lists know or that is built like one: the other is a place too, unless it
+                # is a product, an acronym or a first name ("from Paris to Kennyland"; not "from Perl to GNOME").
+                like = [self._placelike(text[a:b]) for a, b in pair]
+                if all(like) or any(like) and all(like[k] or self._free_place(text[a:b]) for k, (a, b) in enumerate(pair)):
                     found += [self._place(a, b) for a, b in pair]
+        for m in matches(_DATELINE, "dateline", 60, 40):  # a letter's "Utrecht, 3 maart 2024"
+            if self._placelike(m.group("place")):  # listed or built like one: "Released, 3 May 2021" is none
+                found.append(self._place(m.start("place"), m.end("place")))
+        if self.gaz is not None:
+            for m in matches(_TOPONYM_WORD, "toponym", 40, 2):
+                if named_town(self.gaz, m.group()):
+                    found.append(Finding("LOCATION", m.start(), m.end(), PLACE_CUE_SCORE))
+        return [f for f in found if f is not None]
+
+    def beside(self, text: str, persons: list[Finding]) -> list[Finding]:
+        """Places beside the persons found by any rule or NER: ``Natalie Clarke (Whiteton)``, ``Contact: Jan Novák,
+        Brno`` at a line's end, a cell in the same table row."""
+        if self.gaz is None:
+            return []
+        found = []
         for p in persons:  # "Natalie Clarke (Whiteton)", "Contact: Jan Novák, Brno" at a line's end
             m = _AFTER_PERSON.match(text, p.end)
             group = m and ("place" if m.group("place") else "place2")
@@ -100,10 +119,6 @@ class PlaceCues:
             if value and not value.isupper() and (self._placelike(value) or group == "place2" and self._free_place(value)):
                 found.append(self._place(m.start(group), m.end(group)))
             found += self._row_places(text, p)
-        if self.gaz is not None:
-            for m in matches(_TOPONYM_WORD, "toponym", 40, 2):
-                if named_town(self.gaz, m.group()):
-                    found.append(Finding("LOCATION", m.start(), m.end(), PLACE_CUE_SCORE))
         return [f for f in found if f is not None]
 
     def _placelike(self, value: str) -> bool:
@@ -147,10 +162,18 @@ CUE_TRIGGERS = {
     "residence": (rf"(?:^|[^A-Za-z])(?:{ascii_words(_RESIDENCE)}) ", True),
     "move": (rf"(?:^|[^A-Za-z])(?:{ascii_words(_MOVE)}) ", True),
     "from_to": (r"(?:^|[^A-Za-z])(?:from|von|de|da|van|z|fr\?n|fra) [^ \n]+(?: [^ \n]+){0,3} (?:to|nach|\?|a|para|naar|do|till|til) ", True),
+    "dateline": (r", (?:(?:den|le|el|il|am|dne|dnia|d\.|on|the) )?[0-9]{1,4}[ ./-]", True),
     "toponym": (r"(?:^|[^A-Za-z0-9_?-])[A-Z][a-z]{2,}(?:ville|town|ton|view|mouth|haven|fort|borough|burgh|burg|bury|chester"
                 r"|shire|side|land|berg|furt|stad|port|field|ford|wood|dale)(?:[^A-Za-z0-9_?-]|$)", False),
 }
-_AFTER_PERSON = re.compile(rf"[ \t]*(?:\((?P<place>{_PLACE_WORDS})\)|,[ \t]*(?P<place2>{_PLACE_WORDS})[ \t]*(?=\n|$))")
+# A letter's place and date on a line of their own ("Utrecht, 3 maart 2024", "Praha, 5. 4. 2024", "Lyon, le 2 mai
+# 2024", "Warszawa, dnia 12 marca 2024 r."): a day, a month (a word or a number) and a four-digit year.
+_DATELINE = re.compile(
+    rf"(?m)^[ \t]*(?P<place>{_PLACE_WORDS}),[ ](?:(?i:den|le|el|il|am|dne|dnia|d\.|on|the)[ ])?"
+    r"(?:\d{1,2}(?:\.|º|er|st|nd|rd|th)?[ ]?(?:[^\W\d_]{3,}\.?|\d{1,2}\.)[ ,]{0,2}\d{4}|\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4})"
+    r"(?:[ ]?(?:r\.|г\.|god\.))?\.?[ \t]*$"
+)
+_AFTER_PERSON = re.compile(rf"[ \t]*(?:\((?:[^()\n,]{{1,40}},[ ])?(?P<place>{_PLACE_WORDS})\)|,[ \t]*(?P<place2>{_PLACE_WORDS})[ \t]*(?=\n|$))")
 # A table cell's text, without the spaces around it.
 _CELL = re.compile(r"(?<=\|)[ \t]*(?P<cell>[^|\n]*?[^|\s])[ \t]*(?=\|)")
 _TOPONYM_WORD = re.compile(rf"(?<![\w-]){_UP}[a-z]{{2,}}(?:ville|town|ton|view|mouth|haven|fort|borough|burgh|burg|bury|chester|shire|side|land|berg|furt|stad|port|field|ford|wood|dale)(?![\w-])")

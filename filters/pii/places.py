@@ -38,7 +38,7 @@ _CAPH = rf"{_CAP}(?:-{_CAP}|-[^\W\d_]+)*"  # with hyphenated parts ("Saint-Jean-
 # preposition that ends a sentence's place ("in Frosini on Tuesday").
 LC_PART = r"(?:de|del|della|delle|dei|degli|di|da|do|dos|das|du|des|la|le|les|los|las|el|al|am|an der|an|der|den|van|von|sur|sous|lès|aux|upon|ob der|nad|pod)"
 _NUM = r"\d{1,5}(?:[ ]?[^\W\d_](?![^\W\d_]))?(?:[ ]?[-/][ ]?\d{1,5}(?:[^\W\d_](?![^\W\d_]))?)?"
-_NUMWORD = rf"(?:(?:[Nn][oº°r]\.?|N[oº°]:?|[Nn]úm\.?|[Nn]r\.?|#|nº|n\.)[ ]?)?{_NUM}(?:[ ]?(?:bis|ter|[a-z]))?"
+_NUMWORD = rf"(?:(?:[Nn][oº°r]\.?|N[oº°]:?|[Nn]úm\.?|[Nn]r\.?|#|nº|n\.|H\.[ ]?No\.)[ ]?)?{_NUM}(?:[ ]?(?:bis|ter|[a-z]))?"
 
 # A street-type word before the street's name (case-insensitive; "rue de la Paix", "Via Roma", "ul. Długa").
 _BEFORE = (
@@ -83,8 +83,13 @@ _AFTER_WEAK = (
     r"wharf|wynd|vale|rise|quay|gate|end|embankment|centre|center|common|corner|esplanade|grange|hollow|knoll|lodge|"
     r"meadow|meadows|orchard|oval|plains|ridge|springs|stream|summit|track|valley|vista|wells|woods|weg|platz|ring|"
     r"damm|ufer|steig|pfad|markt|tér|köz|sor|sétány|rakpart|fasor|yolu|meydanı|g\.|pr\.|prospektas|alėja|"
-    r"tn\.?|tee|väljak|cesta|rad"
+    r"tn\.?|tee|väljak|cesta|rad|"
+    # USPS street suffixes (Publication 28, appendix C1) that are no common word after a number
+    r"branch|brook|canyon|cliff|courtyard|crest|falls|forest|forge|frontage|harbor|harbour|inlet|island|isle|mill|"
+    r"mountain|overpass|plain|prairie|radial|shoal|skyway|stravenue|throughway|tunnel|underpass|village"
 )
+# Weak after-words that take a plural ("Kevin Glens", "Cory Lights", "Mill Springs").
+_AFTER_WEAK_PLURAL = r"glen|light|court|cove|creek|ridge|meadow|field|garden|point|spring|mill|island|shoal|plain|crest|cliff|brook"
 # The after-words whose number follows the name ("Berliner Platz 5", "Andrássy út 12"), not precedes it.
 _AFTER_NUMBER_AFTER = r"weg|platz|ring|damm|ufer|steig|pfad|markt|tér|köz|sor|sétány|rakpart|fasor|yolu|meydanı|g\.|pr\.|prospektas|alėja|tn\.?|tee|väljak|cesta|rad"
 # The end of one word that is a street's name ("Hauptstraße 5", "Kerkstraat 12", "Storgatan 3"): with a number only.
@@ -97,12 +102,13 @@ _COMPOUND = (
     r"katu|tie|kuja|polku|tori|raitti|väylä|kaari|aukio|"
     r"vegur|stræti|braut|stígur"
 )
-_SECONDARY = (
-    r"(?:apt\.?|apartment|suite|ste\.|unit|flat|floor|fl\.|room|rm\.|studio|building|bldg\.?|block|wohnung|whg\.?|etage|"
+# Flats, floors and units: the word before a number inside an address.
+UNIT_WORDS = (
+    r"apt\.?|apartment|suite|level|lvl\.?|ste\.|unit|flat|floor|fl\.|room|rm\.|studio|building|bldg\.?|block|wohnung|whg\.?|etage|"
     r"stock|tür|app\.?|appartement|bâtiment|bât\.?|étage|piso|puerta|dpto\.?|depto\.?|int\.|interno|scala|piano|"
-    r"appartamento|bus|bte|boîte|lok\.|m\.|mieszk\.|apto\.?|sala|bloco|andar|кв\.|д\.|корп\.|стр\.|к\.|оф\.)"
-    rf"[ ]?(?:{_NUM}|[A-Z])"
+    r"appartamento|bus|bte|boîte|lok\.|m\.|mieszk\.|apto\.?|sala|bloco|andar|кв\.|д\.|корп\.|стр\.|к\.|оф\."
 )
+_SECONDARY = rf"(?:{UNIT_WORDS})[ ]?(?:{_NUM}|[A-Z])"
 _ST_NAME = rf"(?:{_CAPH}|{_NUM}(?:st|nd|rd|th|e|er|ème|º|ª|\.)?)(?:[ ](?:(?:{LC_PART})[ ])*{_CAPH})*"
 
 _STREET = re.compile(
@@ -110,7 +116,7 @@ _STREET = re.compile(
     rf"(?:(?<![\w.]){_NUMWORD},?[ ])?(?<![\w-])(?i:{_BEFORE})[ ](?:\d{{1,4}}(?![\w.])|(?:(?:{LC_PART}|d'|l')[ ]?)*{_CAPH}(?:[ ](?:(?:{LC_PART})[ ])*{_CAPH})*)(?:,?[ ]{_NUMWORD}(?![\w]))?"
     # type word after: "221B Baker Street", "Berliner Straße 5", "Atatürk Caddesi No: 5"
     rf"|(?:(?<![\w.]){_NUMWORD}[ ])?{_ST_NAME}[ ](?i:{_AFTER_STRONG})(?![\w])(?:,?[ ]{_NUMWORD}(?![\w]))?"
-    rf"|(?<![\w.]){_NUMWORD}[ ]{_ST_NAME}[ ](?i:{_AFTER_WEAK})(?![\w])"
+    rf"|(?<![\w.]){_NUMWORD},?[ ]{_ST_NAME}[ ](?i:{_AFTER_WEAK}|(?:{_AFTER_WEAK_PLURAL})s)(?![\w])"
     rf"|{_ST_NAME}[ ](?i:{_AFTER_NUMBER_AFTER})(?![\w]),?[ ]{_NUMWORD}(?![\w])"
     # one word: "Hauptstraße 5", "Kerkstraat 12a"
     rf"|(?<![\w-]){_UP}[^\W\d_]*(?i:{_COMPOUND})(?![\w])[ ]{_NUMWORD}(?![\w])"
@@ -150,7 +156,7 @@ _ADDRESS_FIELD = re.compile(
     r"(?i:address|adresse|anschrift|dirección|direccion|domicilio|indirizzo|endereço|morada|adres|adresa|cím|osoite|"
     r"adress|naslov|адрес|адреса|διεύθυνση)[\"']?\s*[:=]?\s*[\"']?$"
 )
-_BARE_STREET = re.compile(rf"(?<![\w.])(?:(?:{_CAPH}[ ])+{_NUM}|{_NUM}[ ](?:{_CAPH}[ ]?)+),[ ]?$")
+_BARE_STREET = re.compile(rf"(?<![\w.])(?:(?:{_CAPH}[ ])+{_NUM}|{_NUM},?[ ](?:{_CAPH}[ ]?)+),[ ]?$")
 _UNIT_LINE = re.compile(rf"(?i:{_SECONDARY}),[ ](?:{_CAPH}[ ]?){{1,4}},[ ]?$")
 _JOIN = re.compile(r",?[ \t]*(?:\n[ \t]*)?|[ ]+[–-][ ]+")
 
@@ -160,7 +166,7 @@ _JOIN = re.compile(r",?[ \t]*(?:\n[ \t]*)?|[ ]+[–-][ ]+")
 TRIGGERS = {
     "street_before": (rf"(?:^|[^A-Za-z0-9_?-])(?:{ascii_words(_BEFORE)}) ", True),
     "street_after": (rf" (?:{ascii_words(_AFTER_STRONG, ('út',))})(?:[^A-Za-z0-9_?]|$)", True),
-    "street_weak": (rf"[0-9][^ \n]{{0,6}} (?:[^ \n]+ ){{1,4}}(?:{ascii_words(_AFTER_WEAK, ('tér', 'köz'))})(?:[^A-Za-z0-9_?]|$)", True),
+    "street_weak": (rf"[0-9][^ \n]{{0,6}} (?:[^ \n]+ ){{1,4}}(?:{ascii_words(_AFTER_WEAK, ('tér', 'köz'))}|(?:{_AFTER_WEAK_PLURAL})s)(?:[^A-Za-z0-9_?]|$)", True),
     "street_one": (rf"(?:{ascii_words(_COMPOUND)}) [0-9]", True),
     "town_postcode": (r"[A-Za-z?],? {1,2}(?:[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}|[A-Z][0-9]{2} ?[A-Z0-9]{4}|[A-Z]{2} [0-9]{5}"
                       r"|(?:[A-Z]{2} ?)?[A-Z][0-9][A-Z] ?[0-9][A-Z][0-9]|[A-Z]{2,3} [0-9]{4}|[0-9]{4}|[0-9]{6})(?:[^A-Za-z0-9]|$)", False),
@@ -238,8 +244,9 @@ class AddressFinder:
             before = self._address_before(text, start)
             if kinds == {"posttown"} and before is None:
                 continue  # "10 Downloads" alone: a number before a capitalised word is no address
-            if kinds == {"street"} and not re.search(r"^\d|\d\w?$", text[start:end]) and before is None and not after_locative(text, start):
-                continue  # "Use Place Settings", "via GitHub": a street without its number needs an address word
+            if kinds == {"street"} and not re.search(r"^\d+\w?(?!,)|\d\w?$", text[start:end]) and before is None and not after_locative(text, start):
+                continue  # "Use Place Settings", "via GitHub", "Figure 3, Setup Path": a street needs its number before
+                # it (not a figure's) or after it, or an address word
             if before is not None:
                 start = before
             if text[end - 1] == "." and text[end - 4 : end - 1].isalpha() and not re.match(r" ?\d", text[end : end + 2]):
@@ -305,4 +312,4 @@ def _mid_sentence(text: str, start: int) -> bool:
 _STREET_PART, _STRONG, _WEAK = frozenset({"street"}), frozenset({"strong"}), frozenset({"posttown"})
 
 
-__all__ = ["AddressFinder"]
+__all__ = ["UNIT_WORDS", "AddressFinder"]

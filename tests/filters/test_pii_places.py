@@ -228,3 +228,100 @@ def test_a_place_beside_a_person(rules, text, value):
 ])
 def test_what_ends_a_persons_line_is_not_always_a_place(rules, text):
     assert [v for t, v in _values(rules, text) if t == "LOCATION"] == []
+
+
+# ---------------------------------------------------------------- addresses in the Indian, Australian and US orders
+
+MORE_ADDRESSES = [
+    # a house number and a comma before the street (India, UK): the weak postcode after the town needs it
+    ("Invoice to: Brijesh Pant, 14, Shah Circle, Rajpur Sonarpur 710573.", "14, Shah Circle, Rajpur Sonarpur 710573"),
+    ("Invoice to: Dipta Madan, 310, Purohit, Vadodara 657608.", "310, Purohit, Vadodara 657608"),  # no street word
+    ("Our new address is H.No. 70, Swamy Nagar, Dibrugarh 580494; please", "H.No. 70, Swamy Nagar, Dibrugarh 580494"),
+    # a plural street type (USPS "Glens", "Lights") and a level before the number
+    ("Visit us at 031 Cory Lights Suite 226, Mendezmouth, OK 68068 or call", "031 Cory Lights Suite 226, Mendezmouth, OK 68068"),
+    ("Kenneth Young – 63533 Kevin Glens Suite 776, Brandonstad, MT 36562", "63533 Kevin Glens Suite 776, Brandonstad, MT 36562"),
+    ("Visit us at Level 8 2 Cruz Frontage, Feliciaburgh, WA 2073 or call", "Level 8 2 Cruz Frontage, Feliciaburgh, WA 2073"),
+    # two parts found apart, one place ("RD 10": a rural delivery route)
+    ("Ship the parts to 7 Baker Trail, RD 10, Potau 6108 before May.", "7 Baker Trail, RD 10, Potau 6108"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), MORE_ADDRESSES)
+def test_addresses_whole_from_the_house_number(rules, text, value):
+    assert ("LOCATION", value) in _values(rules, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Figure 3, Setup Path",  # a figure's number and a comma before a street-like title
+    "2024-03-01, 10115 Berlin",  # a date's day is no house number
+    "Chapter 3 Berlin",  # a number before a place without digits is no house number
+])
+def test_house_numbers_only_before_streets(rules, text):
+    values = [v for t, v in _values(rules, text) if t == "LOCATION"]
+    assert all(not v[:1].isdigit() or v.startswith("10115") for v in values) and "Figure 3, Setup Path" not in values, values
+
+
+# ---------------------------------------------------------------- places grown to their whole name
+
+def _grown(text, findings):
+    from filters.pii.patterns import Finding
+    from filters.pii.place_growth import grow
+    from filters.pii.words import stop_words
+
+    found = [Finding(t, text.index(v), text.index(v) + len(v), 0.7) for t, v in findings]
+    return [(f.type, text[f.start : f.end]) for f in grow(text, found, stop_words())]
+
+
+GROWN = [
+    ("Contact: Blanca Escobedo, Nueva Uganda\n", [("LOCATION", "Uganda")], ("LOCATION", "Nueva Uganda")),
+    ("Mans am Bahnhof Büsingen am Hochrhein, danach", [("LOCATION", "Büsingen")], ("LOCATION", "Büsingen am Hochrhein")),
+    ("Il convegno si terrà a Camino Al Tagliamento; referente", [("LOCATION", "Camino")], ("LOCATION", "Camino Al Tagliamento")),
+    ("The office in Sale San Giovanni opens", [("LOCATION", "Sale")], ("LOCATION", "Sale San Giovanni")),
+    ("Senior Engineer, St. Bernard\nTel.", [("LOCATION", "Bernard")], ("LOCATION", "St. Bernard")),
+    ("We drove on to Fort William that night.", [("PERSON", "William")], ("LOCATION", "Fort William")),  # a person's name
+]
+
+
+@pytest.mark.parametrize(("text", "findings", "grown"), GROWN)
+def test_places_grow_to_their_whole_name(text, findings, grown):
+    assert grown in _grown(text, findings)
+
+
+def test_places_grow_over_nothing_else():
+    # a preposition and a weekday after a place, a list of places, a name after a title, a name of two words
+    assert _grown("We met in Paris on Monday.", [("LOCATION", "Paris")]) == [("LOCATION", "Paris")]
+    assert _grown("Offices: Berlin and Vienna.", [("LOCATION", "Berlin"), ("LOCATION", "Vienna")]) == [
+        ("LOCATION", "Berlin"), ("LOCATION", "Vienna")]
+    assert _grown("Ask Dr. William about it.", [("PERSON", "William")]) == [("PERSON", "William")]
+    assert _grown("Ask New Anna Smith.", [("PERSON", "Anna Smith")]) == [("PERSON", "Anna Smith")]
+    # the Paris of a person's name stays a person; a place that meets a person is cut before it
+    assert _grown("Call Lake Anna Smith", [("PERSON", "Anna Smith")]) == [("PERSON", "Anna Smith")]
+
+
+# ---------------------------------------------------------------- the words around a place, in more languages
+
+MORE_CUES = [
+    ("Utrecht, 3 maart 2024\n\nGeachte heer,", "nl", "Utrecht"),  # a letter's place and date
+    ("Warszawa, dnia 12 marca 2024 r.\n", "pl", "Warszawa"),
+    ("Vi ses i Norrtälje nästa vecka.", "sv", "Norrtälje"),  # the short locatives of the document's language
+    ("Ci vediamo a Chioggia domani.", "it", "Chioggia"),
+    ("We flew from Lyon to Xyzabad on Monday.", "en", "Xyzabad"),  # one end a listed place: the other one too
+    ("# Maintainer: Jan Novak (Acme GmbH, Paderborn)", "en", "Paderborn"),  # the last of a person's parentheses
+]
+
+
+@pytest.mark.parametrize(("text", "lang", "value"), MORE_CUES)
+def test_places_by_the_words_around_them_in_more_languages(rules, text, lang, value):
+    assert ("LOCATION", value) in _values(rules, text, lang)
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("Released, 3 May 2021\n", "en"),  # a word no list knows before a date
+    ("Monday, 12 March 2024\n", "en"),
+    ("Version 2.1, 2024-01-01\n", "en"),
+    ("I keep a Reading list and a Bath towel.", "en"),  # "a" and "i" say "in" only in other languages
+    ("We moved the build from Berlin to GitLab.", "en"),  # software at the other end
+    ("John Smith (Red Hat, Inc.) reviewed it.", "en"),
+])
+def test_more_place_cues_do_not_over_match(rules, text, lang):
+    assert [v for t, v in _values(rules, text, lang) if t == "LOCATION" and v not in ("Berlin",)] == []
