@@ -139,6 +139,18 @@ class Detector:
             resolved = [self._places_grown(t, fs) for t, fs in zip(texts, resolved, strict=True)]
         return resolved
 
+    def _inside_listed_places(self, text: str, findings: list[Finding]) -> list[Finding]:
+        """Without the persons inside a longer place that the place list holds whole: ``Vila Nova de Gaia`` is a
+        town, whatever NER or the name lists make of ``Nova de Gaia``."""
+        gaz = self.names.gaz if self.names is not None else None
+        if gaz is None:
+            return findings
+        listed = [f for f in findings if f.type == "LOCATION" and " " in text[f.start : f.end] and gaz.is_place(text[f.start : f.end])]
+        if not listed:
+            return findings
+        return [f for f in findings if f.type != "PERSON" or not any(
+            p.start <= f.start and f.end <= p.end and p.end - p.start > f.end - f.start for p in listed)]
+
     def _places_grown(self, text: str, findings: list[Finding]) -> list[Finding]:
         """Resolved findings with the places beside every person (rules' and NER's), then every place grown to its
         whole name and address (:mod:`filters.pii.place_growth`)."""
@@ -148,6 +160,7 @@ class Detector:
         return grow_places(text, findings, self.names.stop)
 
     def _resolve(self, text: str, findings: list[Finding]) -> list[Finding]:
+        findings = self._inside_listed_places(text, findings)
         kept: list[Finding] = []
         anywhere = self.allow.get("*", set())
         # Patterns before names, then the highest score, then the longest: an e-mail beats the URL inside it.

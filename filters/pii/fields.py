@@ -65,7 +65,7 @@ _KEY = rf"(?P<key>(?i:{_keys(_PLACE_KEYS)}|{_keys(_PERSON_KEYS)}))"
 _PLACE_KEY = re.compile(rf"(?i:{_keys(_PLACE_KEYS)})")
 # key, then ':' '=' '=>' with optional quotes: "City: X", "city=X", '"city": "X"', "city => 'X'", "<city>X<"
 _FIELD = re.compile(
-    rf"(?:^|(?<=[\s{{,;(\[\"'<]))(?:[\w.]*[_.])?{_KEY}(?P<q1>[\"']?)[ \t]*(?::|=>|:=|=|>)[ \t]*(?P<q2>[\"']?)"
+    rf"(?:^|(?<=[\s{{,;(\[\"'<]))(?:[^\W\d_][\w.-]*[_.-])?{_KEY}(?P<q1>[\"']?)[ \t]*(?::|=>|:=|=|>)[ \t]*(?P<q2>[\"']?)"
     rf"(?P<value>[^\n\"'<;|\t]{{1,80}})"
 )
 # Where a field can be (see filters.pii.triggers): a key before ':', '=', '=>' or '>', and a key in a header line.

@@ -97,6 +97,9 @@ class PlaceCues:
         for m in matches(_DATELINE, "dateline", 60, 40):  # a letter's "Utrecht, 3 maart 2024"
             if self._placelike(m.group("place")):  # listed or built like one: "Released, 3 May 2021" is none
                 found.append(self._place(m.start("place"), m.end("place")))
+        for m in matches(_HYPHENED_PLACE, "hyphened", 40, 40):  # "Boulogne-sur-Mer", "Saint-Germain-en-Laye"
+            if not code_word(m.group()):
+                found.append(self._place(m.start(), m.end()))
         if self.gaz is not None:
             for m in matches(_TOPONYM_WORD, "toponym", 40, 2):
                 if named_town(self.gaz, m.group()):
@@ -105,16 +108,17 @@ class PlaceCues:
 
     def beside(self, text: str, persons: list[Finding]) -> list[Finding]:
         """Places beside the persons found by any rule or NER: ``Natalie Clarke (Whiteton)``, ``Contact: Jan Novák,
-        Brno`` at a line's end, a cell in the same table row."""
+        Brno`` at a line's end, a signature's town on the line after the name, a cell in the same table row."""
         if self.gaz is None:
             return []
         found = []
-        for p in persons:  # "Natalie Clarke (Whiteton)", "Contact: Jan Novák, Brno" at a line's end
+        for p in persons:
             m = _AFTER_PERSON.match(text, p.end)
-            group = m and ("place" if m.group("place") else "place2")
+            group = m and next(g for g in ("place", "place2", "place3") if m.group(g))
             # At a line's end after "Name, " (a byline, a contact line) a place need not be listed: what else ends
             # such a line is a title (upper case), a second name (a first name) or a company, dearer to keep than
-            # to leak a town. In parentheses an affiliation is as likely: listed or place-shaped only.
+            # to leak a town. In parentheses an affiliation is as likely, and on the line after a signature's name a
+            # title or a company: listed or place-shaped only.
             value = m and m.group(group)
             if value and not value.isupper() and (self._placelike(value) or group == "place2" and self._free_place(value)):
                 found.append(self._place(m.start(group), m.end(group)))
@@ -163,6 +167,7 @@ CUE_TRIGGERS = {
     "move": (rf"(?:^|[^A-Za-z])(?:{ascii_words(_MOVE)}) ", True),
     "from_to": (r"(?:^|[^A-Za-z])(?:from|von|de|da|van|z|fr\?n|fra) [^ \n]+(?: [^ \n]+){0,3} (?:to|nach|\?|a|para|naar|do|till|til) ", True),
     "dateline": (r", (?:(?:den|le|el|il|am|dne|dnia|d\.|on|the) )?[0-9]{1,4}[ ./-]", True),
+    "hyphened": (r"[A-Za-z?]-(?:sur|sous|l\?s|les|en|aux|am|upon|la|le|du|des)-(?:[A-Z]|\?)", False),
     "toponym": (r"(?:^|[^A-Za-z0-9_?-])[A-Z][a-z]{2,}(?:ville|town|ton|view|mouth|haven|fort|borough|burgh|burg|bury|chester"
                 r"|shire|side|land|berg|furt|stad|port|field|ford|wood|dale)(?:[^A-Za-z0-9_?-]|$)", False),
 }
@@ -173,7 +178,16 @@ _DATELINE = re.compile(
     r"(?:\d{1,2}(?:\.|º|er|st|nd|rd|th)?[ ]?(?:[^\W\d_]{3,}\.?|\d{1,2}\.)[ ,]{0,2}\d{4}|\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4})"
     r"(?:[ ]?(?:r\.|г\.|god\.))?\.?[ \t]*$"
 )
-_AFTER_PERSON = re.compile(rf"[ \t]*(?:\((?:[^()\n,]{{1,40}},[ ])?(?P<place>{_PLACE_WORDS})\)|,[ \t]*(?P<place2>{_PLACE_WORDS})[ \t]*(?=\n|$))")
+_AFTER_PERSON = re.compile(
+    rf"[ \t]*(?:\((?:[^()\n,]{{1,40}},[ ])?(?P<place>{_PLACE_WORDS})\)|,[ \t]*(?P<place2>{_PLACE_WORDS})[ \t]*(?=\n|$)"
+    rf"|[ \t]*\n[ \t]*(?P<place3>{_PLACE_WORDS})[ \t]*(?=\n|$))"
+)
+# A town named as French, German and English towns are, with a particle between hyphens: "Boulogne-sur-Mer",
+# "Aix-les-Bains", "Frankfurt-am-Main", "Stratford-upon-Avon", "Bourg-la-Reine" (not "Copy-on-Write").
+_HYPHENED_PLACE = re.compile(
+    rf"(?<![\w-]){_UP}[^\W\d_]+(?:['’][^\W\d_]+)?(?:-[^\W\d_]+)*-(?:sur|sous|lès|les|en|aux|am|upon|la|le|du|des)-"
+    rf"{_UP}[^\W\d_]+(?:-[^\W\d_]+)*"
+)
 # A table cell's text, without the spaces around it.
 _CELL = re.compile(r"(?<=\|)[ \t]*(?P<cell>[^|\n]*?[^|\s])[ \t]*(?=\|)")
 _TOPONYM_WORD = re.compile(rf"(?<![\w-]){_UP}[a-z]{{2,}}(?:ville|town|ton|view|mouth|haven|fort|borough|burgh|burg|bury|chester|shire|side|land|berg|furt|stad|port|field|ford|wood|dale)(?![\w-])")

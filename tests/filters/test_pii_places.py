@@ -307,6 +307,10 @@ MORE_CUES = [
     ("Ci vediamo a Chioggia domani.", "it", "Chioggia"),
     ("We flew from Lyon to Xyzabad on Monday.", "en", "Xyzabad"),  # one end a listed place: the other one too
     ("# Maintainer: Jan Novak (Acme GmbH, Paderborn)", "en", "Paderborn"),  # the last of a person's parentheses
+    ("Met vriendelijke groet,\nJan Jansen\nAmersfoort", "nl", "Amersfoort"),  # a signature's town line
+    ("Meeting notes, Courtois-sur-Mer, attendees", "en", "Courtois-sur-Mer"),  # a particle between hyphens
+    ("X-Geo-City: Zwolle", "en", "Zwolle"),  # an HTTP header's key
+    ("The office is in Vila Nova de Gaia.", "en", "Vila Nova de Gaia"),  # a listed town over a name inside it
 ]
 
 
@@ -322,6 +326,9 @@ def test_places_by_the_words_around_them_in_more_languages(rules, text, lang, va
     ("I keep a Reading list and a Bath towel.", "en"),  # "a" and "i" say "in" only in other languages
     ("We moved the build from Berlin to GitLab.", "en"),  # software at the other end
     ("John Smith (Red Hat, Inc.) reviewed it.", "en"),
+    ("Best regards,\nJan Jansen\nSenior Engineer", "en"),  # a title on the line after a signature's name
+    ("We use Copy-on-Write pages.", "en"),
+    ("  --location=DIR  where to write", "en"),  # a command-line option is no header
 ])
 def test_more_place_cues_do_not_over_match(rules, text, lang):
     assert [v for t, v in _values(rules, text, lang) if t == "LOCATION" and v not in ("Berlin",)] == []
