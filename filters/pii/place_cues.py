@@ -115,7 +115,7 @@ class PlaceCues:
         for p in persons:
             m = _AFTER_PERSON.match(text, p.end)
             group = m and next(g for g in ("place", "place2", "place3") if m.group(g))
-            # At a line's end after "Name, " (a byline, a contact line) a place need not be listed: what else ends
+            # At a line's end after "Name, " (a byline, a contact line; a year may close it) a place need not be listed: what else ends
             # such a line is a title (upper case), a second name (a first name) or a company, dearer to keep than
             # to leak a town. In parentheses an affiliation is as likely, and on the line after a signature's name a
             # title or a company: listed or place-shaped only.
@@ -179,7 +179,7 @@ _DATELINE = re.compile(
     r"(?:[ ]?(?:r\.|г\.|god\.))?\.?[ \t]*$"
 )
 _AFTER_PERSON = re.compile(
-    rf"[ \t]*(?:\((?:[^()\n,]{{1,40}},[ ])?(?P<place>{_PLACE_WORDS})\)|,[ \t]*(?P<place2>{_PLACE_WORDS})[ \t]*(?=\n|$)"
+    rf"[ \t]*(?:\((?:[^()\n,]{{1,40}},[ ])?(?P<place>{_PLACE_WORDS})\)|,[ \t]*(?P<place2>{_PLACE_WORDS})[ \t]*(?=\n|$|,[ ]\d{{4}}[ \t]*(?:\n|$))"
     rf"|[ \t]*\n[ \t]*(?P<place3>{_PLACE_WORDS})[ \t]*(?=\n|$))"
 )
 # A town named as French, German and English towns are, with a particle between hyphens: "Boulogne-sur-Mer",

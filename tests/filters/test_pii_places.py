@@ -210,6 +210,7 @@ def test_a_larger_place_list_adds_no_common_doc_words():
 BESIDE_A_PERSON = [
     ("Kontakt: Jan Novák, Chatriand am See\nTel. 123", "Chatriand am See"),  # at a line's end: need not be listed
     ("By Anna Kowalska, Výravka", "Výravka"),
+    ("By Anna Kowalska, Xyzabad, 2024\n", "Xyzabad"),  # a byline closed by a year
     ("| Anna Kowalska | Rheinfelden | +41 44 123 45 67 |", "Rheinfelden"),  # a listed town in a person's table row
 ]
 
@@ -222,6 +223,8 @@ def test_a_place_beside_a_person(rules, text, value):
 @pytest.mark.parametrize("text", [
     "Reviewed by Anna Kowalska, CTO\n",  # a title
     "Signed: Anna Kowalska, Linux\n",  # software
+    "Signed: Anna Kowalska, Linux, 2024\n",
+    "Anna Kowalska, Release 2, 2024\n",  # a year closes the line, not any number
     "Thanks, Anna Kowalska, This\n",  # a stop word
     "| Anna Kowalska | Version | 1.2 |",  # a table cell no list knows
     "| Version | Rheinfelden | 1.2 |",  # a town in a row without a person: not this rule's
