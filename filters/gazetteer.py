@@ -316,7 +316,8 @@ _PLACE_RUN = re.compile(rf"{UPPER}[^\W\d_]+(?:(?: | \w{{1,4}} |-|-\w{{1,4}}-){UP
 # Locatives that are another word in English ("a", "en", "i"): only in text of the languages where they say "in".
 _LOCATIVE_BY_LANGUAGE = {
     lang: re.compile(rf"(?:^|\s)(?:{words})\s+$", re.IGNORECASE)
-    for langs, words in ((("it", "es", "pt", "ca", "gl"), "a|en"), (("fr",), "en"), (("sv", "da", "no", "nb", "nn"), "i|på"))
+    for langs, words in ((("it", "es", "pt", "ca", "gl"), "a|en"), (("fr",), "en"), (("sv", "da", "no", "nb", "nn"), "i|på"),
+                         (("nl",), "te"), (("is",), "í"), (("sq",), "në"))
     for lang in langs
 }
 

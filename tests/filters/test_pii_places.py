@@ -308,6 +308,7 @@ MORE_CUES = [
     ("Warszawa, dnia 12 marca 2024 r.\n", "pl", "Warszawa"),
     ("Vi ses i Norrtälje nästa vecka.", "sv", "Norrtälje"),  # the short locatives of the document's language
     ("Ci vediamo a Chioggia domani.", "it", "Chioggia"),
+    ("Hij woont te Amersfoort sinds 2019.", "nl", "Amersfoort"),
     ("We flew from Lyon to Xyzabad on Monday.", "en", "Xyzabad"),  # one end a listed place: the other one too
     ("# Maintainer: Jan Novak (Acme GmbH, Paderborn)", "en", "Paderborn"),  # the last of a person's parentheses
     ("Met vriendelijke groet,\nJan Jansen\nAmersfoort", "nl", "Amersfoort"),  # a signature's town line
