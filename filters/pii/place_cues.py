@@ -97,6 +97,11 @@ class PlaceCues:
         for m in matches(_DATELINE, "dateline", 60, 40):  # a letter's "Utrecht, 3 maart 2024"
             if self._placelike(m.group("place")):  # listed or built like one: "Released, 3 May 2021" is none
                 found.append(self._place(m.start("place"), m.end("place")))
+        for m in matches(_SWISS_TOWN, "canton", 40, 4):  # "Rüti ZH", "Buchs SG"
+            town = m.group("town")
+            words = town.replace("-", " ").split()
+            if not (code_word(town) or any(software(w) for w in words) or fold(words[0]) in stop_words() or town.isupper()):
+                found.append(self._place(m.start(), m.end()))
         for m in matches(_HYPHENED_PLACE, "hyphened", 40, 40):  # "Boulogne-sur-Mer", "Saint-Germain-en-Laye"
             if not code_word(m.group()):
                 found.append(self._place(m.start(), m.end()))
@@ -160,6 +165,16 @@ class PlaceCues:
         return Finding("LOCATION", start, end, PLACE_CUE_SCORE)
 
 
+# A Swiss town written with its canton's code, as the Swiss tell their many Buchs and Rüti apart ("8630 Rüti ZH",
+# "in Buchs SG."): after a postcode, a comma, a line's start or "in", and before the end of a line or clause; not
+# AG, which after a name is a company (Aktiengesellschaft).
+_CANTONS = ("AI", "AR", "BE", "BL", "BS", "FR", "GE", "GL", "GR", "JU", "LU", "NE", "NW", "OW", "SG", "SH", "SO", "SZ",
+            "TG", "TI", "UR", "VD", "VS", "ZG", "ZH")
+_SWISS_TOWN = re.compile(
+    rf"(?:(?<=^)|(?<=\n)|(?<=, )|(?<=\()|(?<=\bin )|(?<=\bin der )|(?<=\bà )|(?<=\ba )|(?<=\bfrom ))(?:\d{{4}}[ ])?"
+    rf"(?P<town>{_UP}[^\W\d_]+(?:['’][^\W\d_]+)?(?:[- ]{_UP}[^\W\d_]+){{0,2}})[ ](?:{'|'.join(_CANTONS)})"
+    r"(?=[ \t]*(?:$|[\n,.;:)]))"
+)
 PLACE_CUE_SCORE = 0.7
 # Where a place cue can be (see filters.pii.triggers).
 CUE_TRIGGERS = {
@@ -167,6 +182,7 @@ CUE_TRIGGERS = {
     "move": (rf"(?:^|[^A-Za-z])(?:{ascii_words(_MOVE)}) ", True),
     "from_to": (r"(?:^|[^A-Za-z])(?:from|von|de|da|van|z|fr\?n|fra) [^ \n]+(?: [^ \n]+){0,3} (?:to|nach|\?|a|para|naar|do|till|til) ", True),
     "dateline": (r", (?:(?:den|le|el|il|am|dne|dnia|d\.|on|the) )?[0-9]{1,4}[ ./-]", True),
+    "canton": (rf"[a-z?] (?:{'|'.join(_CANTONS)})(?:[^A-Za-z0-9_-]|$)", False),
     "hyphened": (r"[A-Za-z?]-(?:sur|sous|l\?s|les|en|aux|am|upon|la|le|du|des)-(?:[A-Z]|\?)", False),
     "toponym": (r"(?:^|[^A-Za-z0-9_?-])[A-Z][a-z]{2,}(?:ville|town|ton|view|mouth|haven|fort|borough|burgh|burg|bury|chester"
                 r"|shire|side|land|berg|furt|stad|port|field|ford|wood|dale)(?:[^A-Za-z0-9_?-]|$)", False),

@@ -24,6 +24,7 @@ import re
 from filters.gazetteer import UPPER, fold
 from filters.pii.patterns import Finding
 from filters.pii.places import UNIT_WORDS
+from filters.pii.words import software
 
 # The first word of a toponym, in the languages of the name lists.
 _PREFIX = (
@@ -86,7 +87,8 @@ def _grown(text: str, f: Finding, stop: frozenset[str], floor: int) -> Finding:
         start = m.start()
     while True:
         m = _AFTER.match(text, end)
-        if not m or fold(m.group().split()[-1].split("-")[-1]) in stop:
+        last = m and m.group().split()[-1].split("-")[-1]
+        if not m or fold(last) in stop or software(last):  # not over "am Montag", "an Linux"
             break
         end = m.end()
     if any(c.isdigit() for c in text[start:end]):

@@ -214,6 +214,8 @@ class AddressFinder:
                 pc = m.group("pc1" if "pc1" in regex.groupindex else "pc2")
                 if pc.isdigit() and len(pc) == 4 and 1900 <= int(pc) <= 2099 and "pc1" in regex.groupindex:
                     continue  # "2019 Debian": a year before a capitalised word
+                if pc.isdigit() and "pc2" in regex.groupindex and _POSTTOWN[0].match(text, m.start("pc2")):
+                    continue  # "Anna Meier, 8630 Rüti": the number is the postcode of the town after it
                 # A town and a bare number after it ("Cookleigh 5391", but also "ISO 8601") only inside an address.
                 listed = pc.isdigit() and len(pc) in (4, 5) and "pc1" in regex.groupindex and self._listed(town)
                 strong = _DISTINCT_PC.match(pc) or listed

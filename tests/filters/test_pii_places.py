@@ -254,6 +254,12 @@ def test_addresses_whole_from_the_house_number(rules, text, value):
     assert ("LOCATION", value) in _values(rules, text)
 
 
+def test_a_postcode_belongs_to_the_town_after_it_not_the_name_before_it(rules):
+    # "Anna Meier, 8630" read as a town and its postcode (the Australian order) swallowed the name into the address
+    found = _values(rules, "Kontakt: Anna Meier, 8630 Rüti\n", "de")
+    assert ("LOCATION", "8630 Rüti") in found and not any(t == "LOCATION" and "Anna" in v for t, v in found), found
+
+
 @pytest.mark.parametrize("text", [
     "Figure 3, Setup Path",  # a figure's number and a comma before a street-like title
     "2024-03-01, 10115 Berlin",  # a date's day is no house number
@@ -293,6 +299,7 @@ def test_places_grow_to_their_whole_name(text, findings, grown):
 def test_places_grow_over_nothing_else():
     # a preposition and a weekday after a place, a list of places, a name after a title, a name of two words
     assert _grown("We met in Paris on Monday.", [("LOCATION", "Paris")]) == [("LOCATION", "Paris")]
+    assert _grown("Die Sitzung ist in Buchs am Montag.", [("LOCATION", "Buchs")]) == [("LOCATION", "Buchs")]
     assert _grown("Offices: Berlin and Vienna.", [("LOCATION", "Berlin"), ("LOCATION", "Vienna")]) == [
         ("LOCATION", "Berlin"), ("LOCATION", "Vienna")]
     assert _grown("Ask Dr. William about it.", [("PERSON", "William")]) == [("PERSON", "William")]
@@ -309,6 +316,8 @@ MORE_CUES = [
     ("Vi ses i Norrtälje nästa vecka.", "sv", "Norrtälje"),  # the short locatives of the document's language
     ("Ci vediamo a Chioggia domani.", "it", "Chioggia"),
     ("Hij woont te Amersfoort sinds 2019.", "nl", "Amersfoort"),
+    ("Kontakt: Anna Meier, 8630 Xyzwil ZH\n", "de", "8630 Xyzwil ZH"),  # a Swiss town and its canton
+    ("Das Treffen ist in Xyzwil SG.", "de", "Xyzwil SG"),
     ("We flew from Lyon to Xyzabad on Monday.", "en", "Xyzabad"),  # one end a listed place: the other one too
     ("# Maintainer: Jan Novak (Acme GmbH, Paderborn)", "en", "Paderborn"),  # the last of a person's parentheses
     ("Met vriendelijke groet,\nJan Jansen\nAmersfoort", "nl", "Amersfoort"),  # a signature's town line
@@ -333,6 +342,7 @@ def test_places_by_the_words_around_them_in_more_languages(rules, text, lang, va
     ("Best regards,\nJan Jansen\nSenior Engineer", "en"),  # a title on the line after a signature's name
     ("We use Copy-on-Write pages.", "en"),
     ("  --location=DIR  where to write", "en"),  # a command-line option is no header
+    ("Novartis AG and Texas TI chips; use Linux BE\n", "en"),  # a company, a code mid-clause, software
 ])
 def test_more_place_cues_do_not_over_match(rules, text, lang):
     assert [v for t, v in _values(rules, text, lang) if t == "LOCATION" and v not in ("Berlin",)] == []
