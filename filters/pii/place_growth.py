@@ -23,7 +23,7 @@ import re
 
 from filters.gazetteer import UPPER, fold
 from filters.pii.patterns import Finding
-from filters.pii.places import UNIT_WORDS
+from filters.pii.places import LC_PART, UNIT_WORDS
 from filters.pii.words import software
 
 # The first word of a toponym, in the languages of the name lists.
@@ -36,10 +36,7 @@ _PREFIX = (
 _BEFORE = re.compile(rf"(?<![\w.])(?:{_PREFIX})[ ]$")
 _PLACE_WORD = rf"{UPPER}[^\W\d_]*(?:['’][^\W\d_]+)?(?:-[^\W\d_]+)*"
 # Particles inside a place's name, in any case ("Camino al Tagliamento", "San Vito Sul Cesano").
-_PARTICLE = (
-    r"(?i:am|an der|an|im|bei|ob der|sul|sull['’]|al|alla|allo|del|della|delle|dello|dei|degli|di|da|do|dos|das|de|des|du|"
-    r"sur|sous|lès|upon|aan|aux|la|le|los|las|el|nad|pod)|In|Nel|Nella"
-)
+_PARTICLE = rf"(?i:{LC_PART}|sul|sull['’]|alla|allo|dello|im|bei|aan)|In|Nel|Nella"
 # A saint's name inside a place's name ("Sale San Giovanni", "Bagni San Filippo").
 _SAINT = r"San|Santa|Santo|Sant['’]|São|Saint|Sainte|St\.|Sankt"
 _AFTER = re.compile(
