@@ -177,14 +177,19 @@ def background_paragraphs(limit: int = 4000) -> list[str]:
     return paragraphs
 
 
+def stable_faker_towns() -> None:
+    """Faker builds its Italian town list from a set: in set order, the towns drawn (and every figure built on them)
+    would change with the process's hash seed. Sorted, they do not."""
+    from faker.providers.address.it_IT import Provider as ItalianAddresses
+
+    ItalianAddresses.cities = sorted(ItalianAddresses.cities)
+
+
 def make_dataset(n_docs: int, seed: int) -> list[tuple[str, list[tuple[str, int, int]]]]:
     """Documents and their true spans ``(type, start, end)``; secrets typed SECRET."""
     from faker import Faker
-    from faker.providers.address.it_IT import Provider as ItalianAddresses
 
-    # Faker builds its Italian town list from a set: in set order, the set (and every figure here) would change with
-    # the process's hash seed.
-    ItalianAddresses.cities = sorted(ItalianAddresses.cities)
+    stable_faker_towns()
     rng = random.Random(seed)
     global _US
     _US = Faker("en_US")

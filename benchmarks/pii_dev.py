@@ -216,11 +216,9 @@ _SLOT = re.compile(r"\{([PLACTE])\}")
 
 def make_dev(n_docs: int, seed: int = SEED) -> list[Doc]:
     from faker import Faker
-    from faker.providers.address.it_IT import Provider as ItalianAddresses
+    from pii import stable_faker_towns
 
-    # Faker builds its Italian town list from a set: in set order, the set would change with the hash seed.
-    ItalianAddresses.cities = sorted(ItalianAddresses.cities)
-
+    stable_faker_towns()
     rng = random.Random(seed)
     fakers: dict[str, Faker] = {}
 

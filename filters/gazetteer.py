@@ -289,7 +289,8 @@ _PLACE_SUFFIX = re.compile(
 
 
 # French, German and Dutch compound toponyms: Saint-Georges-les-Bains, Peron-sur-Mer, Frankfurt-am-Main.
-_PLACE_HYPHEN = re.compile(r"-(?:sur|sous|les|lès|en|la|le|de|du|des|aux|am|an|im|bei|ob|op|aan|upon|on)-", re.IGNORECASE)
+HYPHEN_PARTICLES = "sur|sous|les|lès|en|la|le|de|du|des|aux|am|an|im|bei|ob|op|aan|upon|on"
+_PLACE_HYPHEN = re.compile(rf"-(?:{HYPHEN_PARTICLES})-", re.IGNORECASE)
 
 
 def place_shaped(value: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from filters.gazetteer import UPPER, code_word, fold, place_shaped
+from filters.gazetteer import HYPHEN_PARTICLES, UPPER, code_word, fold, place_shaped
 from filters.pii.patterns import Finding
 from filters.pii.places import LC_PART, TOWN_WORD
 from filters.pii.triggers import Triggers, ascii_words, search_windows
@@ -109,7 +109,7 @@ class PlaceCues:
             for m in matches(_TOPONYM_WORD, "toponym", 40, 2):
                 if named_town(self.gaz, m.group()):
                     found.append(Finding("LOCATION", m.start(), m.end(), PLACE_CUE_SCORE))
-        return [f for f in found if f is not None]
+        return found
 
     def beside(self, text: str, persons: list[Finding]) -> list[Finding]:
         """Places beside the persons found by any rule or NER: ``Natalie Clarke (Whiteton)``, ``Contact: Jan Novák,
@@ -120,15 +120,15 @@ class PlaceCues:
         for p in persons:
             m = _AFTER_PERSON.match(text, p.end)
             group = m and next(g for g in ("place", "place2", "place3") if m.group(g))
-            # At a line's end after "Name, " (a byline, a contact line; a year may close it) a place need not be listed: what else ends
-            # such a line is a title (upper case), a second name (a first name) or a company, dearer to keep than
-            # to leak a town. In parentheses an affiliation is as likely, and on the line after a signature's name a
-            # title or a company: listed or place-shaped only.
+            # At a line's end after "Name, " (a byline, a contact line; a year may close it) a place need not be
+            # listed: what else ends such a line is a title (upper case), a second name (a first name) or a company,
+            # dearer to keep than to leak a town. In parentheses an affiliation is as likely, and on the line after
+            # a signature's name a title or a company: listed or place-shaped only.
             value = m and m.group(group)
             if value and not value.isupper() and (self._placelike(value) or group == "place2" and self._free_place(value)):
                 found.append(self._place(m.start(group), m.end(group)))
             found += self._row_places(text, p)
-        return [f for f in found if f is not None]
+        return found
 
     def _placelike(self, value: str) -> bool:
         if self.gaz is None or code_word(value):
@@ -175,6 +175,9 @@ _SWISS_TOWN = re.compile(
     rf"(?P<town>{_UP}[^\W\d_]+(?:['’][^\W\d_]+)?(?:[- ]{_UP}[^\W\d_]+){{0,2}})[ ](?:{'|'.join(_CANTONS)})"
     r"(?=[ \t]*(?:$|[\n,.;:)]))"
 )
+# Of the particles that join a place's name, those that also join English compounds and names ("Copy-on-Write",
+# "Jean-de-Dieu") or German and Dutch words make a place only with a list or a cue behind them.
+_STANDALONE_HYPHEN = "|".join(w for w in HYPHEN_PARTICLES.split("|") if w not in ("on", "de", "an", "im", "bei", "ob", "op", "aan"))
 PLACE_CUE_SCORE = 0.7
 # Where a place cue can be (see filters.pii.triggers).
 CUE_TRIGGERS = {
@@ -183,7 +186,7 @@ CUE_TRIGGERS = {
     "from_to": (r"(?:^|[^A-Za-z])(?:from|von|de|da|van|z|fr\?n|fra) [^ \n]+(?: [^ \n]+){0,3} (?:to|nach|\?|a|para|naar|do|till|til) ", True),
     "dateline": (r", (?:(?:den|le|el|il|am|dne|dnia|d\.|on|the) )?[0-9]{1,4}[ ./-]", True),
     "canton": (rf"[a-z?] (?:{'|'.join(_CANTONS)})(?:[^A-Za-z0-9_-]|$)", False),
-    "hyphened": (r"[A-Za-z?]-(?:sur|sous|l\?s|les|en|aux|am|upon|la|le|du|des)-(?:[A-Z]|\?)", False),
+    "hyphened": (rf"[A-Za-z?]-(?:{ascii_words(_STANDALONE_HYPHEN)})-(?:[A-Z]|\?)", False),
     "toponym": (r"(?:^|[^A-Za-z0-9_?-])[A-Z][a-z]{2,}(?:ville|town|ton|view|mouth|haven|fort|borough|burgh|burg|bury|chester"
                 r"|shire|side|land|berg|furt|stad|port|field|ford|wood|dale)(?:[^A-Za-z0-9_?-]|$)", False),
 }
@@ -201,7 +204,7 @@ _AFTER_PERSON = re.compile(
 # A town named as French, German and English towns are, with a particle between hyphens: "Boulogne-sur-Mer",
 # "Aix-les-Bains", "Frankfurt-am-Main", "Stratford-upon-Avon", "Bourg-la-Reine" (not "Copy-on-Write").
 _HYPHENED_PLACE = re.compile(
-    rf"(?<![\w-]){_UP}[^\W\d_]+(?:['’][^\W\d_]+)?(?:-[^\W\d_]+)*-(?:sur|sous|lès|les|en|aux|am|upon|la|le|du|des)-"
+    rf"(?<![\w-]){_UP}[^\W\d_]+(?:['’][^\W\d_]+)?(?:-[^\W\d_]+)*-(?:{_STANDALONE_HYPHEN})-"
     rf"{_UP}[^\W\d_]+(?:-[^\W\d_]+)*"
 )
 # A table cell's text, without the spaces around it.

@@ -11,8 +11,8 @@ rule. What is left is personal data. So, on the resolved findings:
   word (``am Hochrhein``, ``de la Montaña``, ``sul Cesano``);
 * a one-word person after such a first word is a place (``Fort William``, ``Port
   Elizabeth``, ``Lake Louise``);
-* an address (a place with a digit in it) grows left over its house number (``63533``,
-  ``14,``, ``H.No. 70,``);
+* an address (a place with a digit in it) grows left over its house number and the
+  word or flat before it (``63533``, ``14,``, ``H.No. 70,``, ``Level 8``);
 * places that follow one another on a line, with only ``,`` or a dash between, are one
   place (``7 Baker Trail, RD 10, Potau 6108``).
 """
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import re
 
-from filters.gazetteer import UPPER, fold
+from filters.gazetteer import HYPHEN_PARTICLES, UPPER, fold
 from filters.pii.patterns import Finding
-from filters.pii.places import LC_PART, UNIT_WORDS
+from filters.pii.places import LC_PART, NUMBER_WORDS, UNIT_WORDS
 from filters.pii.words import software
 
 # The first word of a toponym, in the languages of the name lists.
@@ -40,14 +40,14 @@ _PARTICLE = rf"(?i:{LC_PART}|sul|sull['’]|alla|allo|dello|im|bei|aan)|In|Nel|N
 # A saint's name inside a place's name ("Sale San Giovanni", "Bagni San Filippo").
 _SAINT = r"San|Santa|Santo|Sant['’]|São|Saint|Sainte|St\.|Sankt"
 _AFTER = re.compile(
-    rf"[ ](?:(?:{_PARTICLE})[ ](?:(?:la|las|los|l['’])[ ]?)?|(?:{_SAINT})[ ]?|-(?i:sur|sous|les|lès|en|le|la|de|du|des|am|an|im|bei)-)"
+    rf"[ ](?:(?:{_PARTICLE})[ ](?:(?:la|las|los|l['’])[ ]?)?|(?:{_SAINT})[ ]?|-(?i:{HYPHEN_PARTICLES})-)"
     rf"{_PLACE_WORD}"
 )
-# A house number before a street: "63533 ", "14, ", "H.No. 70, ", "93/49, ".
-_HOUSE_NUMBER = re.compile(r"(?:(?<=[\s:(])|^)(?:(?i:h\.?[ ]?no\.?|house[ ]no\.?|no\.?|nr\.?)[ ]?)?\d{1,5}[A-Za-z]?(?:/\d{1,5})?,?[ ]$")
+# A house number before a street: "63533 ", "14, ", "93/49, ".
+_HOUSE_NUMBER = re.compile(r"(?:(?<=[\s:(])|^)\d{1,5}[A-Za-z]?(?:/\d{1,5})?,?[ ]$")
 # A flat or floor word, or a house number's word, before the number that opens an address: "Level 8 2 Cruz
 # Frontage", "H.No. 70, Swamy Nagar".
-_UNIT_WORD = re.compile(rf"(?<![\w.])(?i:{UNIT_WORDS}|h\.[ ]?no\.|house[ ]no\.?|no\.|nr\.|nº)[ ]?$")
+_UNIT_WORD = re.compile(rf"(?<![\w.])(?:(?i:{UNIT_WORDS})|{NUMBER_WORDS})[ ]?$")
 _JOIN = re.compile(r",?[ ]{1,2}|[ ]+[–—-][ ]+|,")
 
 

@@ -38,7 +38,9 @@ _CAPH = rf"{_CAP}(?:-{_CAP}|-[^\W\d_]+)*"  # with hyphenated parts ("Saint-Jean-
 # preposition that ends a sentence's place ("in Frosini on Tuesday").
 LC_PART = r"(?:de|del|della|delle|dei|degli|di|da|do|dos|das|du|des|la|le|les|los|las|el|al|am|an der|an|der|den|van|von|sur|sous|lès|aux|upon|ob der|nad|pod)"
 _NUM = r"\d{1,5}(?:[ ]?[^\W\d_](?![^\W\d_]))?(?:[ ]?[-/][ ]?\d{1,5}(?:[^\W\d_](?![^\W\d_]))?)?"
-_NUMWORD = rf"(?:(?:[Nn][oº°r]\.?|N[oº°]:?|[Nn]úm\.?|[Nn]r\.?|#|nº|n\.|H\.[ ]?No\.)[ ]?)?{_NUM}(?:[ ]?(?:bis|ter|[a-z]))?"
+# The words before a house number: "No. 5", "Nr 5", "nº 5", "H.No. 70".
+NUMBER_WORDS = r"[Nn][oº°r]\.?|N[oº°]:?|[Nn]úm\.?|[Nn]r\.?|#|nº|n\.|H\.[ ]?No\."
+_NUMWORD = rf"(?:(?:{NUMBER_WORDS})[ ]?)?{_NUM}(?:[ ]?(?:bis|ter|[a-z]))?"
 
 # A street-type word before the street's name (case-insensitive; "rue de la Paix", "Via Roma", "ul. Długa").
 _BEFORE = (
@@ -314,4 +316,4 @@ def _mid_sentence(text: str, start: int) -> bool:
 _STREET_PART, _STRONG, _WEAK = frozenset({"street"}), frozenset({"strong"}), frozenset({"posttown"})
 
 
-__all__ = ["UNIT_WORDS", "AddressFinder"]
+__all__ = ["NUMBER_WORDS", "UNIT_WORDS", "AddressFinder"]
